@@ -1,0 +1,2 @@
+import VolSegCore
+@_exported import VolSegCore

@@ -1,0 +1,11 @@
+import ArgumentParser
+import VolSegPipeline
+
+@main
+struct Volseg: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volseg",
+        abstract: "3D medical image segmentation: NIfTI in, label maps out, trained on the CPU.",
+        version: VolSegVersion.string,
+        subcommands: [])
+}
