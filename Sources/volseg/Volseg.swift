@@ -7,5 +7,9 @@ struct Volseg: ParsableCommand {
         commandName: "volseg",
         abstract: "3D medical image segmentation: NIfTI in, label maps out, trained on the CPU.",
         version: VolSegVersion.string,
-        subcommands: [])
+        subcommands: [
+            SegmentCommand.self, EvaluateCommand.self, TrainCommand.self, PlanCommand.self,
+            AdaptCommand.self, InfoCommand.self, ModelsCommand.self, ForwardCommand.self,
+            SynthCommand.self, BenchCommand.self,
+        ])
 }
