@@ -1,5 +1,6 @@
 import XCTest
 @testable import VolSegCore
+import VolSegTestSupport
 
 final class AutogradTests: XCTestCase {
     func testGradientsAccumulateThroughSharedInputs() {
@@ -20,5 +21,52 @@ final class AutogradTests: XCTestCase {
         let y = withNoGrad { a * a }
         XCTAssertNil(y.gradNode)
         XCTAssertNotNil((a * a).gradNode)
+    }
+}
+
+final class ShapeOpGradientTests: XCTestCase {
+    func testSliceConcatPadGradientsMatchFiniteDifferences() {
+        let a = seededTensor([2, 3, 4], seed: 1), b = seededTensor([2, 2, 4], seed: 2)
+        let errors = finiteDifferenceErrors(inputs: [a, b]) { t -> Tensor in
+            let joined = Tensor.concat([t[0], t[1]], axis: 1)
+            let left = joined.slice(axis: 1, 1..<4).padded([(0, 0), (1, 2), (0, 1)], value: 0.5)
+            let right = joined.slice(axis: 1, 0..<1).padded([(0, 0), (1, 4), (0, 1)])
+            return left * right
+        }
+        for e in errors { XCTAssertLessThan(e, 1e-3) }
+    }
+
+    func testElementwiseAndPerChannelScaleGradients() {
+        let x = seededTensor([2, 3, 2, 2, 2], seed: 3), s = seededTensor([2, 3, 1, 1, 1], seed: 4)
+        let errors = finiteDifferenceErrors(inputs: [x, s]) { t -> Tensor in
+            let scaled: Tensor = t[0].scaledPerChannel(t[1]) - t[0] * Float(0.5) + Float(2)
+            return scaled.reshaped([2, -1]) * t[0].reshaped([2, -1])
+        }
+        for e in errors { XCTAssertLessThan(e, 1e-3) }
+    }
+
+    func testCheckpointGivesTheSameGradientsAndKeepsLessMemory() {
+        let x = seededTensor([1, 4, 16, 16, 16], seed: 5)
+        let w = seededTensor([1, 4, 16, 16, 16], seed: 6)
+        w.requiresGrad = true
+        func body(_ t: Tensor) -> Tensor { ((t * w) * (t * w) + t) * w }
+        x.requiresGrad = true
+        let ledger = MemoryLedger.shared
+        // Peak held after the forward: the plain graph keeps its intermediates for backward.
+        let (plainLoss, plainForwardPeak) = ledger.measurePeak { body(x).sum() }
+        let plainHeld = ledger.currentBytes
+        plainLoss.backward()
+        let plainGX = x.grad!.toArray(), plainGW = w.grad!.toArray()
+        x.grad = nil; w.grad = nil
+        let before = ledger.currentBytes
+        let (loss, checkpointForwardPeak) = ledger.measurePeak { checkpoint([x]) { inputs, _ in [body(inputs[0])] }[0].sum() }
+        let checkpointHeld = ledger.currentBytes - before
+        XCTAssertGreaterThan(plainForwardPeak, 0)
+        XCTAssertLessThanOrEqual(checkpointForwardPeak, plainForwardPeak)
+        // Plain: 4 saved products of 64 KiB at least; checkpoint: only the output and the loss.
+        XCTAssertLessThan(checkpointHeld, plainHeld - before)
+        loss.backward()
+        XCTAssertLessThan(relativeError(x.grad!.toArray(), plainGX), 1e-6)
+        XCTAssertLessThan(relativeError(w.grad!.toArray(), plainGW), 1e-6)
     }
 }
