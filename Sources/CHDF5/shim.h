@@ -17,3 +17,8 @@ static inline hid_t vs_h5p_link_create(void) { return H5P_LINK_CREATE; }
 static inline hid_t vs_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t vs_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline size_t vs_h5t_variable(void) { return H5T_VARIABLE; }
+
+// Error stacks: HDF5 prints its whole stack to stderr on any failed call unless told not to. In the
+// thread-safe build the setting is per thread, so VolSegIO calls this before each operation.
+static inline void vs_h5e_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+static inline unsigned vs_h5f_obj_all(void) { return H5F_OBJ_ALL; }
