@@ -1,0 +1,92 @@
+import Foundation
+
+/// What `volseg info FILE` prints: a header summary and the finite-voxel statistics. The JSON has
+/// exactly the fields of the NIfTI conformance check (nibabel's view of the same file).
+public struct NIfTIInfo: Sendable {
+    public var path: String
+    public var header: NIfTIHeader
+    public var statistics: NIfTIStatistics
+
+    public init(volume: NIfTIVolume) {
+        path = volume.path
+        header = volume.header
+        statistics = volume.statistics
+    }
+
+    public static func read(_ url: URL) throws -> NIfTIInfo {
+        NIfTIInfo(volume: try NIfTIReader.read(url))
+    }
+
+    /// One JSON object: nifti_version, shape, datatype, qform_code, sform_code, pixdim (first 4),
+    /// affine (nested row-major 4x4), scl_slope, scl_inter, sum, min, max, nonfinite_count.
+    public var json: String {
+        let affine = "[" + header.affine.rows.map { "[" + $0.map(JSONNumber.format).joined(separator: ", ") + "]" }
+            .joined(separator: ", ") + "]"
+        let fields: [(String, String)] = [
+            ("nifti_version", String(header.version)),
+            ("shape", "[" + header.dims.map(String.init).joined(separator: ", ") + "]"),
+            ("datatype", String(header.datatype)),
+            ("qform_code", String(header.qformCode)),
+            ("sform_code", String(header.sformCode)),
+            ("pixdim", "[" + header.pixdim[0..<4].map(JSONNumber.format).joined(separator: ", ") + "]"),
+            ("affine", affine),
+            ("scl_slope", JSONNumber.format(header.effectiveSlope)),
+            ("scl_inter", JSONNumber.format(header.effectiveIntercept)),
+            ("sum", JSONNumber.format(statistics.sum)),
+            ("min", statistics.min.map { JSONNumber.format(Double($0)) } ?? "null"),
+            ("max", statistics.max.map { JSONNumber.format(Double($0)) } ?? "null"),
+            ("nonfinite_count", String(statistics.nonfiniteCount)),
+        ]
+        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// A few lines for people.
+    public var text: String {
+        let spacing = header.spacing.map { String(format: "%.4g", $0) }.joined(separator: " x ")
+        let axes = Orientation(affine: header.affine).axisCodes.joined()
+        var lines = [
+            "\(path)",
+            "  NIfTI-\(header.version), datatype \(header.datatype) (\(NIfTIDatatype.name(of: header.datatype))), shape \(header.dims)",
+            "  voxel size \(spacing) mm, axis codes \(axes), qform_code \(header.qformCode), sform_code \(header.sformCode)",
+            "  scaling slope \(header.effectiveSlope) intercept \(header.effectiveIntercept)",
+        ]
+        if let low = statistics.min, let high = statistics.max {
+            lines.append("  values min \(low) max \(high) sum \(statistics.sum) over \(statistics.finiteCount) finite voxels")
+        } else {
+            lines.append("  no finite voxel")
+        }
+        if statistics.nonfiniteCount > 0 {
+            lines.append("  warning: \(statistics.nonfiniteCount) NaN or infinite voxels")
+        }
+        if !header.description.isEmpty { lines.append("  description: \(header.description)") }
+        lines.append("  affine:")
+        lines += header.affine.rows.map { "    " + $0.map { String(format: "%10.4f", $0) }.joined(separator: " ") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// JSON number text: integers without a fraction, others with Swift's shortest round-trip form.
+enum JSONNumber {
+    static func format(_ value: Double) -> String {
+        if !value.isFinite { return "null" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(format: "%.1f", value) }
+        return String(value)
+    }
+
+    /// A JSON string literal.
+    static func string(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,154 @@
+import CNIfTI
+import Foundation
+
+/// Writes label maps and float maps on the grid of a reference scan, copying its geometry (qform,
+/// sform, their codes, pixdim, units) so that the output overlays the scan in any viewer.
+///
+/// Files are written to a hidden temporary name in the same folder and renamed into place, so an
+/// error never leaves a half-written file under the requested name.
+public enum NIfTIWriter {
+    /// Labels as uint8 (uint16 when a label exceeds 255), scl_slope 1 and scl_inter 0.
+    /// `labels` is [D, H, W] or [1, D, H, W] on the reference grid; values must be whole numbers
+    /// in 0...65535.
+    public static func writeLabelMap(_ labels: Tensor, like reference: NIfTIHeader, to url: URL) throws {
+        try checkGrid(labels, reference: reference, url: url, allowChannels: false)
+        let count = labels.count, values = labels.data
+        var largest: Float = 0
+        for i in 0..<count {
+            let v = values[i]
+            guard v.isFinite, v >= 0, v == v.rounded() else {
+                throw NIfTIError.invalidLabels(path: url.path, reason: "voxel \(i) holds \(v), not a label in 0...65535")
+            }
+            largest = max(largest, v)
+        }
+        guard largest <= 65535 else {
+            throw NIfTIError.invalidLabels(path: url.path, reason: "label \(Int(largest)) exceeds 65535")
+        }
+        let wide = largest > 255
+        let datatype = wide ? NIfTIDatatype.uint16 : NIfTIDatatype.uint8
+        let buffer = malloc(count * (wide ? 2 : 1))!
+        if wide {
+            let p = buffer.bindMemory(to: UInt16.self, capacity: count)
+            Parallel.forEachChunk(count, minimumChunk: 1 << 16) { r in for i in r { p[i] = UInt16(values[i]) } }
+        } else {
+            let p = buffer.bindMemory(to: UInt8.self, capacity: count)
+            Parallel.forEachChunk(count, minimumChunk: 1 << 16) { r in for i in r { p[i] = UInt8(values[i]) } }
+        }
+        try write(buffer, datatype: datatype, channels: 1, like: reference, to: url, description: "VolSeg label map")
+    }
+
+    /// Float32 values (probabilities, logits) as [C, D, H, W] or [D, H, W] on the reference grid;
+    /// C > 1 becomes a 4D file.
+    public static func writeFloatMap(_ values: Tensor, like reference: NIfTIHeader, to url: URL) throws {
+        try checkGrid(values, reference: reference, url: url, allowChannels: true)
+        let buffer = malloc(values.count * 4)!
+        buffer.copyMemory(from: values.data, byteCount: values.count * 4)
+        let channels = values.rank == 4 ? values.shape[0] : 1
+        try write(buffer, datatype: NIfTIDatatype.float32, channels: channels, like: reference, to: url,
+                  description: "VolSeg float map")
+    }
+
+    private static func checkGrid(_ t: Tensor, reference: NIfTIHeader, url: URL, allowChannels: Bool) throws {
+        let expected = Array(reference.spatialShape.reversed())
+        let ok = (t.rank == 3 && t.shape == expected)
+            || (t.rank == 4 && Array(t.shape[1...]) == expected && (allowChannels || t.shape[0] == 1))
+        if !ok {
+            throw NIfTIError.shapeMismatch(path: url.path, shape: t.shape, expected: expected,
+                                           reference: "the reference scan's grid [D, H, W]")
+        }
+    }
+
+    /// Hands `buffer` (malloc'd; libnifti frees it) to libnifti with the reference's geometry.
+    private static func write(_ buffer: UnsafeMutableRawPointer, datatype: Int, channels: Int,
+                              like reference: NIfTIHeader, to url: URL, description: String) throws {
+        let spatial = reference.spatialShape
+        var dims: [Int64] = [channels > 1 ? 4 : 3, Int64(spatial[0]), Int64(spatial[1]), Int64(spatial[2]),
+                             Int64(channels), 1, 1, 1]
+        guard let nim = nifti_make_new_nim(&dims, Int32(datatype), 0) else {
+            free(buffer)
+            throw NIfTIError.writeFailed(path: url.path, reason: "libnifti could not create an image")
+        }
+        defer { nifti_image_free(nim) }   // frees `buffer` too
+        nim.pointee.data = buffer
+        copyGeometry(from: reference, to: nim)
+        nim.pointee.scl_slope = 1
+        nim.pointee.scl_inter = 0
+        setFixedString(&nim.pointee.descrip, description)
+
+        let fm = FileManager.default
+        let folder = url.deletingLastPathComponent()
+        guard fm.isWritableFile(atPath: folder.path) else {
+            throw NIfTIError.writeFailed(path: url.path, reason: "folder \(folder.path) is missing or not writable")
+        }
+        let name = url.lastPathComponent
+        let isPair = name.hasSuffix(".hdr") || name.hasSuffix(".hdr.gz")
+        let needsVersion2 = reference.version == 2 || spatial.contains { $0 > Int(Int16.max) }
+        nim.pointee.nifti_type = needsVersion2 ? (isPair ? NIFTI_FTYPE_NIFTI2_2 : NIFTI_FTYPE_NIFTI2_1)
+                                               : (isPair ? NIFTI_FTYPE_NIFTI1_2 : NIFTI_FTYPE_NIFTI1_1)
+        let temporaryPrefix = ".volseg-\(UUID().uuidString.prefix(8))-"
+        let temporary = folder.appendingPathComponent(temporaryPrefix + name)
+        guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
+            throw NIfTIError.writeFailed(path: url.path, reason: "libnifti refused the file name")
+        }
+        // One file for .nii/.nii.gz; image then header for a .hdr/.img pair (header renamed last).
+        let headerFile = String(cString: nim.pointee.fname), imageFile = String(cString: nim.pointee.iname)
+        let written = headerFile == imageFile ? [headerFile] : [imageFile, headerFile]
+        func cleanUp() { for path in written { try? fm.removeItem(atPath: path) } }
+
+        nifti_image_write(nim)
+        // nifti_image_write reports nothing; read the header back to know the file is whole.
+        guard let back = nifti_image_read(headerFile, 0) else {
+            cleanUp()
+            throw NIfTIError.writeFailed(path: url.path, reason: "the written file cannot be read back (disk full?)")
+        }
+        let ok = back.pointee.nvox == nim.pointee.nvox && back.pointee.datatype == nim.pointee.datatype
+        nifti_image_free(back)
+        guard ok else {
+            cleanUp()
+            throw NIfTIError.writeFailed(path: url.path, reason: "the written header does not match")
+        }
+        for file in written {
+            let finalName = String(URL(fileURLWithPath: file).lastPathComponent.dropFirst(temporaryPrefix.count))
+            let final = folder.appendingPathComponent(finalName).path
+            if rename(file, final) != 0 {
+                cleanUp()
+                throw NIfTIError.writeFailed(path: final, reason: String(cString: strerror(errno)))
+            }
+        }
+    }
+
+    /// qform (quaternion, offsets, qfac, code), sform (matrix, code), pixdim and units.
+    static func copyGeometry(from h: NIfTIHeader, to nim: UnsafeMutablePointer<nifti_image>) {
+        let spacing = (1...3).map { h.pixdim[$0] }
+        withUnsafeMutableBytes(of: &nim.pointee.pixdim) { raw in
+            let p = raw.bindMemory(to: Double.self)
+            p[0] = h.qfac
+            for i in 1...3 { p[i] = spacing[i - 1] }
+            if h.dims.count > 3 { p[4] = h.pixdim[4] }
+        }
+        nim.pointee.dx = spacing[0]; nim.pointee.dy = spacing[1]; nim.pointee.dz = spacing[2]
+        nim.pointee.qform_code = Int32(h.qformCode)
+        nim.pointee.sform_code = Int32(h.sformCode)
+        nim.pointee.quatern_b = h.quaternB
+        nim.pointee.quatern_c = h.quaternC
+        nim.pointee.quatern_d = h.quaternD
+        nim.pointee.qoffset_x = h.qoffset[0]
+        nim.pointee.qoffset_y = h.qoffset[1]
+        nim.pointee.qoffset_z = h.qoffset[2]
+        nim.pointee.qfac = h.qfac
+        nim.pointee.qto_xyz = h.qform.dmat44
+        nim.pointee.qto_ijk = nifti_dmat44_inverse(h.qform.dmat44)
+        nim.pointee.sto_xyz = h.sform.dmat44
+        nim.pointee.sto_ijk = nifti_dmat44_inverse(h.sform.dmat44)
+        nim.pointee.xyz_units = Int32(h.xyzUnits)
+        nim.pointee.time_units = Int32(h.timeUnits)
+    }
+}
+
+/// Copies `text` into a fixed C char array, truncated and NUL-terminated.
+func setFixedString<T>(_ field: inout T, _ text: String) {
+    withUnsafeMutableBytes(of: &field) { raw in
+        let bytes = Array(text.utf8.prefix(raw.count - 1))
+        for i in 0..<raw.count { raw[i] = i < bytes.count ? bytes[i] : 0 }
+    }
+}
