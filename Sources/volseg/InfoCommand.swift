@@ -22,7 +22,10 @@ struct InfoCommand: ParsableCommand {
         var isDirectory: ObjCBool = false
         let url = URL(fileURLWithPath: path)
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw ValidationError("dataset folders are not supported yet")
+            let report = try DatasetReport.inspect(url)
+            print(json ? report.json : report.text)
+            if !report.problems.isEmpty { throw ExitCode(2) }
+            return
         }
         let info = try NIfTIInfo.read(url)
         print(json ? info.json : info.text)
