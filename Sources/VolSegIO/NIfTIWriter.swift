@@ -62,6 +62,13 @@ public enum NIfTIWriter {
     private static func write(_ buffer: UnsafeMutableRawPointer, datatype: Int, channels: Int,
                               like reference: NIfTIHeader, to url: URL, description: String) throws {
         let spatial = reference.spatialShape
+        // Always NIfTI-1: libnifti 2.1 writes a NIfTI-2 .nii without its header (checked: the file
+        // holds only the voxels), and every 3D scan fits NIfTI-1's int16 dims. Geometry survives at
+        // float32 precision, as in the NIfTI-1 files scans come in.
+        if spatial.contains(where: { $0 > Int(Int16.max) }) || channels > Int(Int16.max) {
+            free(buffer)
+            throw NIfTIError.writeFailed(path: url.path, reason: "grid \(spatial) exceeds NIfTI-1's 32767 voxels per axis")
+        }
         var dims: [Int64] = [channels > 1 ? 4 : 3, Int64(spatial[0]), Int64(spatial[1]), Int64(spatial[2]),
                              Int64(channels), 1, 1, 1]
         guard let nim = nifti_make_new_nim(&dims, Int32(datatype), 0) else {
@@ -81,15 +88,12 @@ public enum NIfTIWriter {
             throw NIfTIError.writeFailed(path: url.path, reason: "folder \(folder.path) is missing or not writable")
         }
         let name = url.lastPathComponent
-        let isPair = name.hasSuffix(".hdr") || name.hasSuffix(".hdr.gz")
-        let needsVersion2 = reference.version == 2 || spatial.contains { $0 > Int(Int16.max) }
-        nim.pointee.nifti_type = needsVersion2 ? (isPair ? NIFTI_FTYPE_NIFTI2_2 : NIFTI_FTYPE_NIFTI2_1)
-                                               : (isPair ? NIFTI_FTYPE_NIFTI1_2 : NIFTI_FTYPE_NIFTI1_1)
         let temporaryPrefix = ".volseg-\(UUID().uuidString.prefix(8))-"
         let temporary = folder.appendingPathComponent(temporaryPrefix + name)
         guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
             throw NIfTIError.writeFailed(path: url.path, reason: "libnifti refused the file name")
         }
+        // nifti_set_filenames picks the NIfTI-1 file type from the extension (.nii or .hdr/.img).
         // One file for .nii/.nii.gz; image then header for a .hdr/.img pair (header renamed last).
         let headerFile = String(cString: nim.pointee.fname), imageFile = String(cString: nim.pointee.iname)
         let written = headerFile == imageFile ? [headerFile] : [imageFile, headerFile]

@@ -82,4 +82,20 @@ final class NIfTIWriterTests: XCTestCase {
         XCTAssertThrowsError(try NIfTIWriter.writeLabelMap(image.voxels, like: image.header, to: missingFolder))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [])
     }
+
+    func testHdrImgPairWrittenLikeANIfTI2Reference() throws {
+        guard let source = TestPaths.sharedFile("data/nifti_corpus/example_nifti2.nii.gz") else { throw XCTSkip("../shared absent") }
+        let image = try NIfTIReader.read(source)
+        let labels = Tensor.zeros([1] + image.spatialShape)
+        labels[0, 5, 10, 20] = 3
+        let pair = folder.appendingPathComponent("labels.hdr")
+        try NIfTIWriter.writeLabelMap(labels, like: image.header, to: pair)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), ["labels.hdr", "labels.img"])
+        for url in [pair, folder.appendingPathComponent("labels.img")] {
+            let back = try NIfTIReader.read(url)
+            XCTAssertEqual(back.header.version, 1, "written as NIfTI-1 (see NIfTIWriter)")
+            XCTAssertEqual(back.voxels.toArray(), labels.toArray())
+            assertSameGeometry(back.header, image.header)
+        }
+    }
 }
