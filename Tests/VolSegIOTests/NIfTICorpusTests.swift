@@ -76,4 +76,10 @@ final class NIfTICorpusTests: XCTestCase {
         XCTAssertEqual(MemoryLedger.shared.allocations, before)
         XCTAssertEqual(header.dims, [128, 96, 24, 2])
     }
+
+    /// With qform_code and sform_code 0, nibabel's `get_base_affine` (its docstring's example).
+    func testFallbackAffineMatchesNibabel() {
+        let affine = NIfTIAffine.nibabelFallback(shape: [3, 5, 7], voxelSizes: [3, 2, 1])
+        XCTAssertEqual(affine, NIfTIAffine(rows: [[-3, 0, 0, 3], [0, 2, 0, -4], [0, 0, 1, -3], [0, 0, 0, 1]]))
+    }
 }
