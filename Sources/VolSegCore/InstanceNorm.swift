@@ -1,0 +1,19 @@
+import Foundation
+
+/// Instance normalisation over `[N, C, ...]`: every (sample, channel) plane is normalised with its
+/// own mean and biased variance, then scaled by `weight` and shifted by `bias` per channel (either
+/// may be nil: no affine part). nnU-Net's and STU-Net's norm; it has no running statistics.
+public func instanceNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    normalization(x, grouping: .instance, weight: weight, bias: bias, eps: eps, slope: nil, fixed: nil,
+                  name: "instance_norm").output
+}
+
+/// `instanceNorm` followed by `leakyReLU(slope:)` in one op: one pass over x for the statistics and
+/// one to normalise and activate, instead of three passes and an intermediate tensor. The U-Nets
+/// run this after every convolution. Backward recomputes the activation's branch from x, so only x
+/// is kept.
+public func instanceNormLeakyReLU(_ x: Tensor, weight: Tensor?, bias: Tensor?, slope: Float = 0.01,
+                                  eps: Float = 1e-5) -> Tensor {
+    normalization(x, grouping: .instance, weight: weight, bias: bias, eps: eps, slope: slope, fixed: nil,
+                  name: "instance_norm_leaky_relu").output
+}

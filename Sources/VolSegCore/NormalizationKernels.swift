@@ -1,0 +1,307 @@
+import Foundation
+
+// The one kernel behind BatchNorm, InstanceNorm and GroupNorm (optionally fused with LeakyReLU).
+//
+// All three normalise each (n, c) plane of an [N, C, spatial...] tensor with a mean and variance;
+// they differ only in which planes share those statistics: BatchNorm pools channel c over the
+// batch, InstanceNorm uses each plane alone, GroupNorm pools C/G neighbouring channels of a sample.
+// So the work is per plane (with planes split into chunks when there are fewer planes than
+// threads), and the statistics are combined from per-plane Float64 sums.
+//
+// Forward is two passes over x: moments, then normalise (+ activate). Backward is two passes over
+// x and the output gradient: two sums per plane, then the input gradient. With g the gradient
+// reaching the normalised value (after the LeakyReLU mask), xhat = (x - mean) / std:
+//   gx = gamma / std * (g - mean_group(gamma * g) / gamma - xhat * mean_group(gamma * g * xhat) / gamma)
+// which per plane is gx = a * g + k1 * (x - mean) + k0 with three constants.
+
+/// Which planes share one mean and variance.
+enum NormalizationGrouping: Equatable {
+    case batch
+    case instance
+    case groups(Int)
+}
+
+struct NormalizationLayout {
+    let batch: Int
+    let channels: Int
+    /// Elements per (n, c) plane.
+    let spatial: Int
+    let grouping: NormalizationGrouping
+
+    init(shape: [Int], grouping: NormalizationGrouping) {
+        precondition(shape.count >= 2, "normalisation needs [N, C, ...], got \(shape)")
+        batch = shape[0]
+        channels = shape[1]
+        spatial = shape[2...].reduce(1, *)
+        self.grouping = grouping
+        if case .groups(let g) = grouping {
+            precondition(g > 0 && channels % g == 0, "\(channels) channels do not split into \(g) groups")
+        }
+    }
+
+    var planes: Int { batch * channels }
+
+    var statisticsCount: Int {
+        switch grouping {
+        case .batch: return channels
+        case .instance: return batch * channels
+        case .groups(let g): return batch * g
+        }
+    }
+
+    /// Elements that share one statistic.
+    var elementsPerStatistic: Int {
+        switch grouping {
+        case .batch: return batch * spatial
+        case .instance: return spatial
+        case .groups(let g): return channels / g * spatial
+        }
+    }
+
+    func statistic(ofPlane plane: Int) -> Int {
+        switch grouping {
+        case .batch: return plane % channels
+        case .instance: return plane
+        case .groups(let g): return (plane / channels) * g + (plane % channels) / (channels / g)
+        }
+    }
+}
+
+/// Splits every plane into a few chunks so that small batches of large planes still fill every
+/// thread, and runs `body(plane, chunk, range)` for each chunk in parallel.
+struct PlaneChunks {
+    let planes: Int
+    let spatial: Int
+    let perPlane: Int
+    let length: Int
+
+    init(planes: Int, spatial: Int) {
+        self.planes = planes
+        self.spatial = spatial
+        let wanted = (Parallel.threadCount * 4 + max(planes, 1) - 1) / max(planes, 1)
+        perPlane = max(1, min(wanted, spatial / 16384))
+        // Chunk starts on 16-element boundaries keep the vector loops' tails at plane ends only.
+        length = ((spatial + perPlane - 1) / perPlane + 15) / 16 * 16
+    }
+
+    var count: Int { planes * perPlane }
+
+    func forEach(_ body: (_ plane: Int, _ chunk: Int, _ range: Range<Int>) -> Void) {
+        Parallel.forEach(count) { task in
+            let plane = task / perPlane, chunk = task % perPlane
+            let start = min(spatial, chunk * length), end = min(spatial, start + length)
+            body(plane, chunk, start..<end)
+        }
+    }
+}
+
+/// Per-statistic mean and biased variance, in Float64.
+struct NormalizationStatistics {
+    var mean: [Double]
+    var variance: [Double]
+
+    func inverseStd(eps: Double) -> [Double] { variance.map { 1 / ($0 + eps).squareRoot() } }
+}
+
+enum NormalizationKernels {
+    /// Mean and biased variance of every statistic group. Sums are taken about a shift (one
+    /// element of the group), so a large common offset does not cancel catastrophically.
+    static func statistics(_ x: UnsafePointer<Float>, _ layout: NormalizationLayout) -> NormalizationStatistics {
+        let stats = layout.statisticsCount
+        // Any element of the group will do as the shift; take the first of its first plane.
+        var shift = [Float](repeating: 0, count: stats)
+        for plane in stride(from: layout.planes - 1, through: 0, by: -1) where layout.spatial > 0 {
+            shift[layout.statistic(ofPlane: plane)] = x[plane * layout.spatial]
+        }
+        let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
+        var sums = [Double](repeating: 0, count: chunks.count * 2)
+        sums.withUnsafeMutableBufferPointer { out in
+            let out = out
+            shift.withUnsafeBufferPointer { shift in
+                let shift = shift
+                chunks.forEach { plane, chunk, range in
+                    let (s, q) = shiftedMoments(x + plane * layout.spatial, range,
+                                                shift: shift[layout.statistic(ofPlane: plane)])
+                    out[2 * (plane * chunks.perPlane + chunk)] = s
+                    out[2 * (plane * chunks.perPlane + chunk) + 1] = q
+                }
+            }
+        }
+        var sum = [Double](repeating: 0, count: stats), sumSquares = sum
+        for plane in 0..<layout.planes {
+            let s = layout.statistic(ofPlane: plane)
+            for chunk in 0..<chunks.perPlane {
+                sum[s] += sums[2 * (plane * chunks.perPlane + chunk)]
+                sumSquares[s] += sums[2 * (plane * chunks.perPlane + chunk) + 1]
+            }
+        }
+        let m = Double(max(layout.elementsPerStatistic, 1))
+        var result = NormalizationStatistics(mean: sum, variance: sum)
+        for s in 0..<stats {
+            let shiftedMean = sum[s] / m
+            result.mean[s] = Double(shift[s]) + shiftedMean
+            result.variance[s] = max(0, sumSquares[s] / m - shiftedMean * shiftedMean)
+        }
+        return result
+    }
+
+    /// Σ (x - shift) and Σ (x - shift)² over `range`, accumulated in Float64.
+    @inline(__always)
+    static func shiftedMoments(_ x: UnsafePointer<Float>, _ range: Range<Int>, shift: Float) -> (Double, Double) {
+        var s0 = SIMD8<Double>(), s1 = SIMD8<Double>(), q0 = SIMD8<Double>(), q1 = SIMD8<Double>()
+        let shiftLanes = Lanes(repeating: shift)
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let d = VectorMemory.load(x + i) - shiftLanes
+            let lo = SIMD8<Double>(d.lowHalf), hi = SIMD8<Double>(d.highHalf)
+            s0 += lo
+            s1 += hi
+            q0.addProduct(lo, lo)
+            q1.addProduct(hi, hi)
+            i += 16
+        }
+        var s = (s0 + s1).sum(), q = (q0 + q1).sum()
+        while i < range.upperBound {
+            let d = Double(x[i] - shift)
+            s += d
+            q += d * d
+            i += 1
+        }
+        return (s, q)
+    }
+
+    /// y = (x - mean) * scale + shift per plane, then LeakyReLU when `slope` is given.
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ layout: NormalizationLayout,
+                          planeMean: [Float], planeScale: [Float], planeShift: [Float], slope: Float?) {
+        let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
+        chunks.forEach { plane, _, range in
+            let offset = plane * layout.spatial
+            let src = x + offset, dst = y + offset
+            let m = planeMean[plane], a = planeScale[plane], b = planeShift[plane]
+            if let slope {
+                normalizeRange(src, dst, range, m, a, b) { z in z.replacing(with: z * slope, where: z .< 0) } scalar: { z in
+                    z < 0 ? z * slope : z
+                }
+            } else {
+                normalizeRange(src, dst, range, m, a, b) { $0 } scalar: { $0 }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func normalizeRange(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                               _ m: Float, _ a: Float, _ b: Float,
+                               activation: (Lanes) -> Lanes, scalar: (Float) -> Float) {
+        let mv = Lanes(repeating: m), av = Lanes(repeating: a), bv = Lanes(repeating: b)
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            var z = bv
+            z.addProduct(VectorMemory.load(src + i) - mv, av)
+            VectorMemory.store(activation(z), dst + i)
+            i += 16
+        }
+        while i < range.upperBound {
+            dst[i] = scalar(b.addingProduct(src[i] - m, a))
+            i += 1
+        }
+    }
+
+    /// Per plane: Σ g and Σ g * (x - mean), where g is the output gradient passed back through
+    /// the LeakyReLU (whose branch is recomputed from x exactly as forward computed it).
+    static func gradientSums(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ layout: NormalizationLayout,
+                             planeMean: [Float], planeScale: [Float], planeShift: [Float],
+                             slope: Float?) -> (gradient: [Double], gradientTimesCentred: [Double]) {
+        let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
+        var partial = [Double](repeating: 0, count: chunks.count * 2)
+        partial.withUnsafeMutableBufferPointer { out in
+            let out = out
+            chunks.forEach { plane, chunk, range in
+                let offset = plane * layout.spatial
+                let (s, t) = gradientSumsRange(x + offset, gy + offset, range, planeMean[plane],
+                                               planeScale[plane], planeShift[plane], slope)
+                out[2 * (plane * chunks.perPlane + chunk)] = s
+                out[2 * (plane * chunks.perPlane + chunk) + 1] = t
+            }
+        }
+        var g = [Double](repeating: 0, count: layout.planes), gc = g
+        for plane in 0..<layout.planes {
+            for chunk in 0..<chunks.perPlane {
+                g[plane] += partial[2 * (plane * chunks.perPlane + chunk)]
+                gc[plane] += partial[2 * (plane * chunks.perPlane + chunk) + 1]
+            }
+        }
+        return (g, gc)
+    }
+
+    @inline(__always)
+    static func gradientSumsRange(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ range: Range<Int>,
+                                  _ m: Float, _ a: Float, _ b: Float, _ slope: Float?) -> (Double, Double) {
+        var s0 = SIMD8<Double>(), s1 = SIMD8<Double>(), t0 = SIMD8<Double>(), t1 = SIMD8<Double>()
+        let mv = Lanes(repeating: m), av = Lanes(repeating: a), bv = Lanes(repeating: b)
+        let slopeValue = slope ?? 1
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let centred = VectorMemory.load(x + i) - mv
+            var g = VectorMemory.load(gy + i)
+            if slope != nil {
+                var z = bv
+                z.addProduct(centred, av)
+                g = g.replacing(with: g * slopeValue, where: z .<= 0)
+            }
+            let gc = g * centred
+            s0 += SIMD8<Double>(g.lowHalf)
+            s1 += SIMD8<Double>(g.highHalf)
+            t0 += SIMD8<Double>(gc.lowHalf)
+            t1 += SIMD8<Double>(gc.highHalf)
+            i += 16
+        }
+        var s = (s0 + s1).sum(), t = (t0 + t1).sum()
+        while i < range.upperBound {
+            let centred = x[i] - m
+            var g = gy[i]
+            if slope != nil, b.addingProduct(centred, a) <= 0 { g *= slopeValue }
+            s += Double(g)
+            t += Double(g) * Double(centred)
+            i += 1
+        }
+        return (s, t)
+    }
+
+    /// gx = a * g + k1 * (x - mean) + k0 per plane, g masked by the LeakyReLU branch.
+    static func inputGradient(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                              _ layout: NormalizationLayout, planeMean: [Float], planeScale: [Float],
+                              planeShift: [Float], slope: Float?, k0: [Float], k1: [Float]) {
+        let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
+        chunks.forEach { plane, _, range in
+            let offset = plane * layout.spatial
+            let src = x + offset, g = gy + offset, dst = gx + offset
+            let m = planeMean[plane], a = planeScale[plane], b = planeShift[plane]
+            let c0 = k0[plane], c1 = k1[plane]
+            let mv = Lanes(repeating: m), av = Lanes(repeating: a), bv = Lanes(repeating: b)
+            let c0v = Lanes(repeating: c0), c1v = Lanes(repeating: c1)
+            let slopeValue = slope ?? 1
+            var i = range.lowerBound
+            while i + 16 <= range.upperBound {
+                let centred = VectorMemory.load(src + i) - mv
+                var gv = VectorMemory.load(g + i)
+                if slope != nil {
+                    var z = bv
+                    z.addProduct(centred, av)
+                    gv = gv.replacing(with: gv * slopeValue, where: z .<= 0)
+                }
+                var out = c0v
+                out.addProduct(centred, c1v)
+                out.addProduct(gv, av)
+                VectorMemory.store(out, dst + i)
+                i += 16
+            }
+            while i < range.upperBound {
+                let centred = src[i] - m
+                var gv = g[i]
+                if slope != nil, b.addingProduct(centred, a) <= 0 { gv *= slopeValue }
+                dst[i] = a * gv + c1 * centred + c0
+                i += 1
+            }
+        }
+    }
+}
