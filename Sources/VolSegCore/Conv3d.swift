@@ -30,13 +30,69 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
         }
     }
 
-    let y = ConvGEMM.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+    let y = ConvKernels.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
     guard recording else { return y }
     let xSaved = needs.weight ? x.detached() : nil
     let wSaved = needs.input ? weight.detached() : nil
     return Tensor.record("conv3d", output: y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { gy in
-        let grads = ConvGEMM.backward(gy, input: xSaved, weight: wSaved, geometry: geometry, needs: needs)
+        let grads = ConvKernels.backward(gy, input: xSaved, weight: wSaved, geometry: geometry, needs: needs)
         return [grads.input, grads.weight] + (hasBias ? [grads.bias] : [])
+    }
+}
+
+/// Picks the kernel of each part of a (non-depthwise) convolution.
+enum ConvKernels {
+    static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        if ConvShiftedGEMM.applies(g) {
+            return ConvShiftedGEMM.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)
+        }
+        return ConvGEMM.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)
+    }
+
+    static func backward(_ gy: Tensor, input x: Tensor?, weight w: Tensor?, geometry g: ConvGeometry,
+                         needs: ConvGradients) -> ConvGradientTensors {
+        let planned = gy.isPlanned || (x?.isPlanned ?? false) || (w?.isPlanned ?? false)
+        var result = ConvGradientTensors()
+        if needs.input, let w {
+            result.input = gathersInputGradient(g)
+                ? inputGradientByConvolution(gy, weight: w, geometry: g, planned: planned)
+                : ConvGEMM.inputGradient(gy, weight: w, geometry: g, planned: planned)
+        }
+        if needs.weight, let x {
+            result.weight = ConvShiftedGEMM.applies(g)
+                ? ConvShiftedGEMM.weightGradient(gy, input: x, geometry: g, planned: planned)
+                : ConvGEMM.weightGradient(gy, input: x, geometry: g, planned: planned)
+        }
+        if needs.bias { result.bias = channelSums(gy, channels: g.outputChannels) }
+        return result
+    }
+
+    /// With stride 1 the input gradient is itself a convolution: of gy with the weight flipped in
+    /// space and with its channel axes swapped, padded by k - 1 - pad. It then runs on the fast
+    /// forward kernels and gathers, where col2im would scatter-add (which cannot be split over
+    /// slabs: neighbouring slabs add into the same input rows).
+    static func gathersInputGradient(_ g: ConvGeometry) -> Bool {
+        g.stride == [1, 1, 1] && !g.isPointwise && (0..<3).allSatisfy { g.padding[$0] <= g.kernel[$0] - 1 }
+    }
+
+    static func inputGradientByConvolution(_ gy: Tensor, weight: Tensor, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        let inputPerGroup = g.groupInputChannels, outputPerGroup = g.groupOutputChannels
+        let flipped = Tensor.empty([g.inputChannels, outputPerGroup] + g.kernel, planned: planned)
+        if !planned {
+            let src = weight.data, dst = flipped.data, taps = g.kernelVolume
+            for co in 0..<g.outputChannels {
+                let group = co / outputPerGroup, cog = co % outputPerGroup
+                for ci in 0..<inputPerGroup {
+                    let from = src + (co * inputPerGroup + ci) * taps
+                    let to = dst + ((group * inputPerGroup + ci) * outputPerGroup + cog) * taps
+                    for t in 0..<taps { to[taps - 1 - t] = from[t] }
+                }
+            }
+        }
+        let padding = (0..<3).map { g.kernel[$0] - 1 - g.padding[$0] }
+        let transposed = ConvGeometry(input: gy.shape, weight: flipped.shape, stride: [1], padding: padding, groups: g.groups)
+        precondition(transposed.output == g.input, "conv3d backward: sizes \(transposed.output) vs \(g.input)")
+        return forward(gy, weight: flipped, bias: nil, geometry: transposed, planned: planned)
     }
 }
 

@@ -5,6 +5,10 @@ public enum ConvTuning {
     /// The largest im2col panel, in bytes. The panel is the only scratch a convolution needs, so
     /// this bounds a convolution's scratch memory whatever the volume size.
     nonisolated(unsafe) public static var panelBudgetBytes = 8 << 20
+    /// Stride-1-along-W convolutions use the W-shifted panel (`ConvShiftedGEMM`).
+    nonisolated(unsafe) public static var shiftedPanel = true
+    /// Each worker thread runs its own slabs with a single-threaded GEMM.
+    nonisolated(unsafe) public static var workerGEMM = true
 }
 
 /// How a convolution's output rows are cut into slabs whose im2col panel fits the budget.

@@ -44,7 +44,7 @@ public func convTranspose3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
         y = ConvTransposeScatter.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
     } else {
         let asGradient = ConvGradients(input: true, weight: false, bias: false)
-        y = ConvGEMM.backward(x, input: nil, weight: weight, geometry: geometry, needs: asGradient).input!
+        y = ConvKernels.backward(x, input: nil, weight: weight, geometry: geometry, needs: asGradient).input!
         if let bias, !planned { addChannelBias(y, bias) }
     }
     guard GradMode.isEnabled && needs.any else { return y }
@@ -57,11 +57,11 @@ public func convTranspose3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
             grads = ConvTransposeScatter.backward(gy, input: xSaved, weight: wSaved, geometry: geometry, needs: needs)
         } else {
             if let wSaved, needs.input {
-                grads.input = ConvGEMM.forward(gy, weight: wSaved, bias: nil, geometry: geometry, planned: gy.isPlanned)
+                grads.input = ConvKernels.forward(gy, weight: wSaved, bias: nil, geometry: geometry, planned: gy.isPlanned)
             }
             if let xSaved, needs.weight {
                 let asWeight = ConvGradients(input: false, weight: true, bias: false)
-                grads.weight = ConvGEMM.backward(xSaved, input: gy, weight: nil, geometry: geometry, needs: asWeight).weight
+                grads.weight = ConvKernels.backward(xSaved, input: gy, weight: nil, geometry: geometry, needs: asWeight).weight
             }
             if needs.bias { grads.bias = channelSums(gy, channels: geometry.inputChannels) }
         }

@@ -20,10 +20,10 @@ enum Im2col {
     }
 
     /// Fills `panel` with the patches of output rows `rows` (flat (od, oh) indices). `input`
-    /// points at the group's first input channel of one batch item. Spread over panel rows:
-    /// each thread writes its own rows, reading the input that stays in cache between them.
+    /// points at the group's first input channel of one batch item. When `parallel`, spread over
+    /// panel rows: each thread writes its own rows.
     static func fill(panel: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                     geometry g: ConvGeometry, rows: Range<Int>) {
+                     geometry g: ConvGeometry, rows: Range<Int>, parallel: Bool = true) {
         let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
         let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
         let (sd, sh, sw) = (g.stride[0], g.stride[1], g.stride[2])
@@ -31,7 +31,7 @@ enum Im2col {
         let outH = g.output[1], outW = g.output[2]
         let columns = rows.count * outW
         let panelRows = g.patchSize
-        Parallel.forEachChunk(panelRows, minimumChunk: max(1, 8192 / max(columns, 1))) { chunk in
+        let fillRows = { (chunk: Range<Int>) in
             for k in chunk {
                 let kw = k % kW, kh = (k / kW) % kH, kd = (k / (kW * kH)) % kD, ci = k / (kW * kH * kD)
                 let valid = validColumns(tap: kw, stride: sw, padding: pw, inputWidth: inW, outputWidth: outW)
@@ -57,6 +57,11 @@ enum Im2col {
                     dst += outW
                 }
             }
+        }
+        if parallel {
+            Parallel.forEachChunk(panelRows, minimumChunk: max(1, 8192 / max(columns, 1)), fillRows)
+        } else {
+            fillRows(0..<panelRows)
         }
     }
 

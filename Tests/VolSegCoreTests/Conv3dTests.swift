@@ -36,13 +36,18 @@ final class Conv3dTests: XCTestCase {
         }
     }
 
-    /// A tiny panel budget cuts every slab to one output row, so the slab loop itself is tested.
-    func testSlabsOfOneRowGiveTheSameResult() {
-        let saved = ConvTuning.panelBudgetBytes
-        ConvTuning.panelBudgetBytes = 1
-        defer { ConvTuning.panelBudgetBytes = saved }
-        for c in Self.cases where c.kernel != [1, 1, 1] || c.stride != [1, 1, 1] {
-            check(c)
+    /// The kernel variants (plain im2col, W-shifted panel; slabs in order with a threaded GEMM, or
+    /// spread over workers) are interchangeable: each must match the reference on every case.
+    func testEveryKernelVariantMatchesTheReference() {
+        let saved = (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes)
+        defer { (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes) = saved }
+        for (shifted, workers) in [(false, false), (false, true), (true, false), (true, true)] {
+            ConvTuning.shiftedPanel = shifted
+            ConvTuning.workerGEMM = workers
+            for budget in [1, 2000, 8 << 20] {
+                ConvTuning.panelBudgetBytes = budget
+                for c in Self.cases { check(c) }
+            }
         }
     }
 
