@@ -1,0 +1,156 @@
+import Dispatch
+import Foundation
+import VolSegCore
+
+/// One timed kernel of `volseg bench kernels`.
+public struct KernelTiming: Sendable {
+    public var name: String
+    /// Median wall time of one run, in milliseconds; nil when the kernel is unavailable.
+    public var milliseconds: Double?
+    /// Compute-bound kernels: GFLOP/s (2 FLOPs per multiply-add, as sgemm's 2 n^3).
+    public var gflops: Double?
+    /// Memory-bound kernels: GB/s of the minimal traffic (each input read once, output written once).
+    public var gbps: Double?
+    /// Why the kernel was not timed.
+    public var unavailable: String?
+}
+
+/// What `volseg bench kernels` measured: the machine's sgemm ceiling and each kernel next to it.
+public struct KernelBenchmarkReport: Sendable {
+    public var threads: Int
+    public var sgemmGFLOPs: Double
+    public var kernels: [KernelTiming]
+
+    /// `{"threads":2,"sgemm_gflops":x,"kernels":[{"name":"conv3d_fwd","ms":x,"gflops":x}, ...]}`;
+    /// memory-bound kernels have `"gflops":null` and a `"gbps"` value.
+    public var json: String {
+        func number(_ value: Double?) -> String {
+            guard let value, value.isFinite else { return "null" }
+            return String(format: "%.3f", value)
+        }
+        let entries = kernels.map { k -> String in
+            var fields = ["\"name\":\"\(k.name)\"", "\"ms\":\(number(k.milliseconds))", "\"gflops\":\(number(k.gflops))"]
+            if k.gflops == nil { fields.append("\"gbps\":\(number(k.gbps))") }
+            if let reason = k.unavailable { fields.append("\"unavailable\":\"\(reason)\"") }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+        return "{\"threads\":\(threads),\"sgemm_gflops\":\(number(sgemmGFLOPs)),\"kernels\":[\(entries.joined(separator: ","))]}"
+    }
+
+    /// A table with each compute-bound kernel's GFLOP/s as a fraction of sgemm's.
+    public var table: String {
+        var lines = [String(format: "sgemm 2048^3: %.1f GFLOP/s (%d threads)", sgemmGFLOPs, threads),
+                     "kernel                      ms   GFLOP/s   x sgemm      GB/s"]
+        for k in kernels {
+            guard let ms = k.milliseconds else {
+                lines.append(k.name.padding(toLength: 22, withPad: " ", startingAt: 0) + "  unavailable: \(k.unavailable ?? "")")
+                continue
+            }
+            let flops = k.gflops.map { String(format: "%9.1f %9.2f", $0, $0 / sgemmGFLOPs) } ?? String(repeating: " ", count: 19)
+            let bandwidth = k.gbps.map { String(format: "%9.1f", $0) } ?? ""
+            lines.append(k.name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%9.2f ", ms) + flops + " " + bandwidth)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The kernel benchmark: after a warm-up run, the median of `repeats` runs of sgemm 2048^3 (the
+/// ceiling), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
+/// gradients), depthwise conv3d 64 channels k3 p1 on 1x64x64^3 forward, and
+/// InstanceNorm + LeakyReLU on 1x32x128^3. Ratios are against the sgemm of the same run.
+///
+/// The runs are interleaved (sgemm, then each kernel, `repeats` times), so that on a machine
+/// shared with other work a slow spell slows sgemm and the kernels alike and the ratios stay
+/// meaningful.
+public enum KernelBenchmark {
+    /// One kernel to time: its body, and its FLOPs (compute-bound) or bytes moved (memory-bound).
+    struct Kernel {
+        var name: String
+        var flops: Double?
+        var bytes: Double?
+        var body: () -> Void
+    }
+
+    public static func run(repeats: Int = 5, log: (String) -> Void = { _ in }) -> KernelBenchmarkReport {
+        let n = 2048
+        let a = filled([n, n], seed: 7), b = filled([n, n], seed: 8), c = Tensor.empty([n, n])
+        let sgemm = Kernel(name: "sgemm", flops: 2 * Double(n * n * n), bytes: nil) {
+            BLAS.sgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+        }
+        var kernels = convolutionKernels()
+        let instanceNorm = instanceNormLeakyReLUKernel()
+        if let instanceNorm { kernels.append(instanceNorm) }
+
+        var times = Array(repeating: [Double](), count: kernels.count + 1)
+        for round in 0...max(1, repeats) {
+            for (index, kernel) in ([sgemm] + kernels).enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                kernel.body()
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                if round > 0 { times[index].append(ms) }  // round 0 is the warm-up
+                if round > 0 { log(String(format: "%@ run %d: %.2f ms", kernel.name, round, ms)) }
+            }
+        }
+        let medians = times.map(median)
+        let sgemmGFLOPs = sgemm.flops! / medians[0] / 1e6
+        var timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
+            KernelTiming(name: kernel.name, milliseconds: ms, gflops: kernel.flops.map { $0 / ms / 1e6 },
+                         gbps: kernel.bytes.map { $0 / ms / 1e6 })
+        }
+        if instanceNorm == nil {
+            timings.append(KernelTiming(name: "instancenorm_leakyrelu", milliseconds: nil, gflops: nil, gbps: nil,
+                                        unavailable: "instance norm is not in this build yet"))
+        }
+        return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, kernels: timings)
+    }
+
+    static func convolutionKernels() -> [Kernel] {
+        // conv3d 32 -> 32, k3 p1, 1x32x64^3, with bias.
+        let x = filled([1, 32, 64, 64, 64], seed: 1)
+        let w = filled([32, 32, 3, 3, 3], seed: 2, scale: 0.05)
+        let b = filled([32], seed: 3)
+        let gy = filled([1, 32, 64, 64, 64], seed: 4)
+        let convFLOPs = 2.0 * Double(ConvGeometry(input: x.shape, weight: w.shape, stride: [1], padding: [1], groups: 1).multiplyAdds)
+        // Depthwise conv3d, 64 channels, k3 p1, 1x64x64^3.
+        let dx = filled([1, 64, 64, 64, 64], seed: 5)
+        let dw = filled([64, 1, 3, 3, 3], seed: 6, scale: 0.2)
+        return [
+            Kernel(name: "conv3d_fwd", flops: convFLOPs, bytes: nil) {
+                _ = withNoGrad { conv3d(x, weight: w, bias: b, padding: [1]) }
+            },
+            // Forward, input gradient and weight gradient: three GEMMs of the forward's size.
+            Kernel(name: "conv3d_fwd_bwd", flops: 3 * convFLOPs, bytes: nil) {
+                let input = x.detached(), weight = w.detached()
+                input.requiresGrad = true; weight.requiresGrad = true
+                let y = conv3d(input, weight: weight, bias: b, padding: [1])
+                Tensor.backward(roots: [y], gradients: [gy])
+            },
+            Kernel(name: "depthwise_conv3d_fwd", flops: 2.0 * Double(dx.count * 27), bytes: nil) {
+                _ = withNoGrad { conv3d(dx, weight: dw, padding: [1], groups: 64) }
+            },
+        ]
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+
+    /// InstanceNorm + LeakyReLU on 1x32x128^3 (memory-bound: x read once, y written once). It is
+    /// written on another branch; until it is in this build the report says so.
+    static func instanceNormLeakyReLUKernel() -> Kernel? { nil }
+
+    /// Deterministic values in [-scale, scale): the speed of float arithmetic does not depend on
+    /// them, but denormals and NaNs would distort it, so no zeros-only or random-bit buffers.
+    static func filled(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+        let t = Tensor.empty(shape)
+        var state = seed &* 0x9E3779B97F4A7C15 | 1
+        let p = t.data
+        for i in 0..<t.count {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            p[i] = scale * (Float(state >> 40) / Float(1 << 23) - 1)
+        }
+        return t
+    }
+}

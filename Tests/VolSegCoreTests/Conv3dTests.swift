@@ -1,0 +1,141 @@
+import XCTest
+@testable import VolSegCore
+import VolSegTestSupport
+
+/// Convolution kernels against a naive Float64 reference written from the definition, over the
+/// shapes of the golden cases and the awkward ones (odd sizes, groups, slabs cut mid-plane).
+final class Conv3dTests: XCTestCase {
+    struct Case {
+        var name: String
+        var input: [Int]        // [N, Cin, D, H, W]
+        var outputChannels: Int
+        var kernel: [Int]
+        var stride: [Int]
+        var padding: [Int]
+        var groups = 1
+        var bias = true
+    }
+
+    static let cases: [Case] = [
+        Case(name: "k3s1p1", input: [2, 3, 5, 6, 7], outputChannels: 4, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]),
+        Case(name: "k3s2p1", input: [1, 4, 7, 6, 9], outputChannels: 3, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]),
+        Case(name: "k1s1", input: [2, 5, 3, 4, 5], outputChannels: 6, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]),
+        Case(name: "k1s2", input: [2, 5, 5, 4, 7], outputChannels: 3, kernel: [1, 1, 1], stride: [2, 2, 2], padding: [0, 0, 0]),
+        Case(name: "aniso_k133_s122", input: [1, 3, 4, 9, 8], outputChannels: 5, kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]),
+        Case(name: "depthwise_k3s1", input: [2, 4, 5, 6, 19], outputChannels: 4, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], groups: 4),
+        Case(name: "depthwise_k3s2", input: [1, 3, 7, 8, 21], outputChannels: 3, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1], groups: 3),
+        Case(name: "depthwise_k5s3p2", input: [1, 2, 9, 7, 11], outputChannels: 2, kernel: [5, 3, 5], stride: [3, 1, 3], padding: [2, 0, 2], groups: 2),
+        Case(name: "grouped_k3", input: [1, 4, 4, 5, 6], outputChannels: 6, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], groups: 2),
+        Case(name: "k2s3_no_bias", input: [1, 2, 8, 7, 8], outputChannels: 3, kernel: [2, 2, 2], stride: [3, 3, 3], padding: [0, 0, 0], bias: false),
+        Case(name: "k3p2", input: [1, 2, 3, 4, 5], outputChannels: 2, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [2, 2, 2]),
+    ]
+
+    func testForwardAndGradientsMatchFloat64Reference() {
+        for c in Self.cases {
+            check(c)
+        }
+    }
+
+    /// The kernel variants (plain im2col, W-shifted panel; slabs in order with a threaded GEMM, or
+    /// spread over workers) are interchangeable: each must match the reference on every case.
+    func testEveryKernelVariantMatchesTheReference() {
+        let saved = (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes)
+        defer { (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes) = saved }
+        for (shifted, workers) in [(false, false), (false, true), (true, false), (true, true)] {
+            ConvTuning.shiftedPanel = shifted
+            ConvTuning.workerGEMM = workers
+            for budget in [1, 2000, 8 << 20] {
+                ConvTuning.panelBudgetBytes = budget
+                for c in Self.cases { check(c) }
+            }
+        }
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        let x = seededTensor([1, 2, 4, 5, 6], seed: 11)
+        let w = seededTensor([3, 2, 3, 3, 3], seed: 12)
+        let b = seededTensor([3], seed: 13)
+        let errors = finiteDifferenceErrors(inputs: [x, w, b]) { t in
+            conv3d(t[0], weight: t[1], bias: t[2], stride: [2, 1, 1], padding: [1])
+        }
+        for e in errors { XCTAssertLessThan(e, 1e-3) }
+        let dx = seededTensor([1, 3, 4, 5, 6], seed: 14)
+        let dw = seededTensor([3, 1, 3, 3, 3], seed: 15)
+        let depthwiseErrors = finiteDifferenceErrors(inputs: [dx, dw]) { t in
+            conv3d(t[0], weight: t[1], stride: [1, 2, 2], padding: [1], groups: 3)
+        }
+        for e in depthwiseErrors { XCTAssertLessThan(e, 1e-3) }
+    }
+
+    func testOnlyRequestedGradientsAreComputed() {
+        let x = seededTensor([1, 2, 4, 4, 4], seed: 1)
+        let w = seededTensor([2, 2, 3, 3, 3], seed: 2)
+        w.requiresGrad = true
+        conv3d(x, weight: w, padding: [1]).sum().backward()
+        XCTAssertNil(x.grad)
+        XCTAssertNotNil(w.grad)
+        XCTAssertNil(withNoGrad { conv3d(x, weight: w, padding: [1]) }.gradNode)
+    }
+
+    func check(_ c: Case, file: StaticString = #filePath, line: UInt = #line) {
+        let weightShape = [c.outputChannels, c.input[1] / c.groups] + c.kernel
+        let x = seededTensor(c.input, seed: 1)
+        let w = seededTensor(weightShape, seed: 2)
+        let b = c.bias ? seededTensor([c.outputChannels], seed: 3) : nil
+        x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
+        let y = conv3d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups)
+        let gy = seededTensor(y.shape, seed: 4)
+        Tensor.backward(roots: [y], gradients: [gy])
+        let ref = ReferenceConv.forwardBackward(x: x, w: w, b: b, gy: gy, stride: c.stride, padding: c.padding, groups: c.groups)
+        XCTAssertEqual(y.shape, ref.yShape, c.name, file: file, line: line)
+        let errors = [relativeError(y.toArray(), ref.y), relativeError(x.grad!.toArray(), ref.gx),
+                      relativeError(w.grad!.toArray(), ref.gw), b.map { relativeError($0.grad!.toArray(), ref.gb) } ?? 0]
+        for (name, e) in zip(["y", "gx", "gw", "gb"], errors) {
+            XCTAssertLessThan(e, 1e-5, "\(c.name) \(name)", file: file, line: line)
+        }
+    }
+}
+
+/// Convolution straight from its definition, in Float64: y, and the gradients for a given gy.
+enum ReferenceConv {
+    static func forwardBackward(x: Tensor, w: Tensor, b: Tensor?, gy: Tensor, stride: [Int], padding: [Int], groups: Int)
+        -> (y: [Float], yShape: [Int], gx: [Float], gw: [Float], gb: [Float]) {
+        let (n, cin, d, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
+        let (cout, k) = (w.shape[0], Array(w.shape[2...]))
+        let s = stride.count == 1 ? Array(repeating: stride[0], count: 3) : stride
+        let p = padding.count == 1 ? Array(repeating: padding[0], count: 3) : padding
+        let o: [Int] = (0..<3).map { axis -> Int in (x.shape[axis + 2] + 2 * p[axis] - k[axis]) / s[axis] + 1 }
+        let cinG = cin / groups, coutG = cout / groups
+        let xv = x.toArray(), wv = w.toArray(), gyv = gy.toArray()
+        var y = [Double](repeating: 0, count: n * cout * o[0] * o[1] * o[2])
+        var gx = [Double](repeating: 0, count: xv.count), gw = [Double](repeating: 0, count: wv.count)
+        var gb = [Double](repeating: 0, count: cout)
+        func index(_ a: Int, _ b: Int, _ c: Int, _ e: Int, _ f: Int, _ dims: [Int]) -> Int {
+            let ab: Int = a * dims[1] + b
+            let abc: Int = ab * dims[2] + c
+            return (abc * dims[3] + e) * dims[4] + f
+        }
+        let yDims: [Int] = [n, cout] + o, xDims: [Int] = x.shape, wDims: [Int] = w.shape
+        for b0 in 0..<n { for co in 0..<cout { for od in 0..<o[0] { for oh in 0..<o[1] { for ow in 0..<o[2] {
+            let yi = index(b0, co, od, oh, ow, yDims)
+            var acc: Double = b.map { Double($0.data[co]) } ?? 0
+            let g = Double(gyv[yi])
+            gb[co] += g
+            let group = co / coutG
+            for cg in 0..<cinG { for kd in 0..<k[0] { for kh in 0..<k[1] { for kw in 0..<k[2] {
+                let id: Int = od * s[0] - p[0] + kd
+                let ih: Int = oh * s[1] - p[1] + kh
+                let iw: Int = ow * s[2] - p[2] + kw
+                if id < 0 || id >= d || ih < 0 || ih >= h || iw < 0 || iw >= wd { continue }
+                let xi = index(b0, group * cinG + cg, id, ih, iw, xDims)
+                let wi = index(co, cg, kd, kh, kw, wDims)
+                acc += Double(xv[xi]) * Double(wv[wi])
+                gx[xi] += g * Double(wv[wi])
+                gw[wi] += g * Double(xv[xi])
+            } } } }
+            y[yi] = acc
+        } } } } }
+        let f = { (a: [Double]) in a.map { Float($0) } }
+        return (f(y), [n, cout] + o, f(gx), f(gw), f(gb))
+    }
+}
