@@ -1,0 +1,87 @@
+import Foundation
+
+/// A self-describing model file in HDF5, readable from Python with h5py:
+/// `weights/<parameter name>`, `buffers/<buffer name>`, `optimizer/<parameter>.<state>`,
+/// `training/<name>` (int64 arrays: epoch, iteration, RNG state, ...), and the root attributes
+/// `config` (JSON: model name and config, preprocessing, label convention) and `provenance` (JSON).
+public struct Checkpoint {
+    public var weights: [String: Tensor] = [:]
+    public var buffers: [String: Tensor] = [:]
+    public var optimizer: [String: Tensor] = [:]
+    public var training: [String: [Int64]] = [:]
+    /// JSON object text.
+    public var config: String = "{}"
+    /// JSON object text.
+    public var provenance: String = "{}"
+
+    public init() {}
+
+    /// Captures a model's parameters and buffers (and, when given, an optimizer's state).
+    public init(model: Module, config: [String: Any], provenance: [String: Any], optimizer: Optimizer? = nil) throws {
+        for (name, t) in model.namedParameters() { weights[name] = t }
+        for (name, t) in model.namedBuffers() { buffers[name] = t }
+        if let optimizer { self.optimizer = optimizer.stateTensors() }
+        self.config = try Checkpoint.jsonText(config)
+        self.provenance = try Checkpoint.jsonText(provenance)
+    }
+
+    public var configObject: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    public var provenanceObject: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(provenance.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// Parameters and buffers together, as `Module.load(state:)` takes them.
+    public var modelState: [String: Tensor] { weights.merging(buffers) { a, _ in a } }
+
+    /// Writes to a temporary file beside `url` and renames it: a killed run never leaves half a file.
+    public func write(to url: URL) throws {
+        try HDF5File.writeAtomically(to: url) { file in
+            for (name, t) in weights.sorted(by: { $0.key < $1.key }) { try file.write(t, to: "weights/\(name)") }
+            for (name, t) in buffers.sorted(by: { $0.key < $1.key }) { try file.write(t, to: "buffers/\(name)") }
+            for (name, t) in optimizer.sorted(by: { $0.key < $1.key }) { try file.write(t, to: "optimizer/\(name)") }
+            for (name, v) in training.sorted(by: { $0.key < $1.key }) { try file.write(v, to: "training/\(name)") }
+            try file.setAttribute("config", config)
+            try file.setAttribute("provenance", provenance)
+        }
+    }
+
+    public static func read(from url: URL) throws -> Checkpoint {
+        let file = try HDF5File(url, mode: .readOnly)
+        defer { try? file.close() }
+        var checkpoint = Checkpoint()
+        func tensors(_ group: String) throws -> [String: Tensor] {
+            guard file.isGroup(group) else { return [:] }
+            var result: [String: Tensor] = [:]
+            for name in try file.memberNames(of: group) { result[name] = try file.tensor("\(group)/\(name)") }
+            return result
+        }
+        checkpoint.weights = try tensors("weights")
+        guard !checkpoint.weights.isEmpty else {
+            throw CheckpointError(path: url.path, problem: "has no weights/ group: not a VolSeg checkpoint")
+        }
+        checkpoint.buffers = try tensors("buffers")
+        checkpoint.optimizer = try tensors("optimizer")
+        if file.isGroup("training") {
+            for name in try file.memberNames(of: "training") {
+                checkpoint.training[name] = try file.int64Values("training/\(name)").values
+            }
+        }
+        if file.hasAttribute("config") { checkpoint.config = try file.stringAttribute("config") }
+        if file.hasAttribute("provenance") { checkpoint.provenance = try file.stringAttribute("provenance") }
+        return checkpoint
+    }
+
+    static func jsonText(_ object: [String: Any]) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path): \(problem)" }
+}

@@ -1,0 +1,2 @@
+@_exported import VolSegCore
+@_exported import VolSegIO
