@@ -30,7 +30,7 @@ extension Tensor {
 
     /// min(max(x, 0), 6), MobileNet's activation. The gradient is zero at both ends.
     public func relu6() -> Tensor {
-        let y = applyPointwise(self, vector: { $0.clamped(lowerBound: Lanes(repeating: 0), upperBound: Lanes(repeating: 6)) },
+        let y = applyPointwise(self, vector: { lanesMin(lanesMax($0, Lanes()), Lanes(repeating: 6)) },
                                scalar: { min(max($0, 0), 6) })
         let saved = y.detached()
         return Tensor.record("relu6", output: y, inputs: [self]) { g in

@@ -22,14 +22,28 @@ enum VectorMemory {
     }
 }
 
+/// Lane-wise maximum and minimum. The standard library's `pointwiseMax`/`pointwiseMin` follow
+/// IEEE maxNum (NaN handling lane by lane) and compile to a scalar loop through memory; a compare
+/// and blend is two instructions. (A NaN in `b` is ignored, one in `a` kept.)
+@inline(__always)
+func lanesMax(_ a: Lanes, _ b: Lanes) -> Lanes { a.replacing(with: b, where: a .< b) }
+
+@inline(__always)
+func lanesMin(_ a: Lanes, _ b: Lanes) -> Lanes { a.replacing(with: b, where: b .< a) }
+
 /// exp(x) for sixteen lanes at once, accurate to about 2 ulp (Cephes' expf polynomial): the
 /// scalar `exp` does not vectorise and made SiLU and sigmoid four times slower than a ReLU.
+/// Integer conversions go through bit tricks: Swift's generic SIMD float<->int initialisers run
+/// element by element through the runtime and cost more than the whole polynomial.
 @inline(__always)
 func vectorExp(_ input: Lanes) -> Lanes {
-    // Beyond these bounds float exp over/underflows; clamping keeps the bit trick below valid.
-    let x = input.clamped(lowerBound: Lanes(repeating: -87.3), upperBound: Lanes(repeating: 88.3))
-    // x = n ln2 + r with |r| <= ln2 / 2; ln2 is split in two so that n * ln2 stays exact.
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+    // Beyond these bounds float exp over/underflows; clamping keeps the exponent trick valid.
+    let x = lanesMin(lanesMax(input, Lanes(repeating: -87.3)), Lanes(repeating: 88.3))
+    // x = n ln2 + r with |r| <= ln2 / 2. Adding 1.5 * 2^23 rounds x / ln2 to an integer n, which
+    // then sits in the low mantissa bits; ln2 is split in two so that n * ln2 stays exact.
+    let magic: Float = 12_582_912
+    let shifted = x * 1.44269504088896341 + magic
+    let n = shifted - magic
     var r = x - n * 0.693359375
     r = r + n * 2.12194440e-4
     var p = Lanes(repeating: 1.9875691500e-4)
@@ -39,9 +53,9 @@ func vectorExp(_ input: Lanes) -> Lanes {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     p = p * (r * r) + r + 1
-    // Scale by 2^n by adding n to the exponent bits.
-    let bits = (SIMD16<Int32>(n) &+ 127) &<< 23
-    return p * unsafeBitCast(bits, to: Lanes.self)
+    // Scale by 2^n: n + 127 in the exponent field.
+    let integerN = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    return p * unsafeBitCast((integerN &+ 127) &<< 23, to: Lanes.self)
 }
 
 @inline(__always)
@@ -67,7 +81,9 @@ func forEachLaneBlock(_ count: Int, minimumChunk: Int = 1 << 15,
 func vectorLog(_ x: Lanes) -> Lanes {
     let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
     // x = m * 2^e with m in [sqrt(1/2), sqrt(2)): log x = e ln2 + log m, and log(1 + f) by polynomial.
-    var exponent = Lanes((bits &>> 23) &- 126)
+    // The biased exponent (0...255) as a float: placed in the mantissa of 2^23, minus 2^23.
+    let biased = unsafeBitCast(((bits &>> 23) & 0xFF) | 0x4B00_0000, to: Lanes.self) - 8_388_608
+    var exponent = biased - 126
     var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: Lanes.self)
     let small = m .< 0.707106781186547524
     exponent = exponent.replacing(with: exponent - 1, where: small)
@@ -105,8 +121,9 @@ func storePartial(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { p[i] = v[i] }
 }
 
-/// Lanes below `count` are true.
+/// Lanes below `count` are true. (Compared as floats: the Int32 vector comparison compiled to a
+/// lane-by-lane loop through memory and took most of a loss kernel's time.)
 @inline(__always)
 func laneMask(count: Int) -> SIMDMask<SIMD16<Int32>> {
-    SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< Int32(count)
+    Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< Float(count)
 }

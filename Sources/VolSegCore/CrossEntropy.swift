@@ -57,11 +57,9 @@ public func crossEntropyLoss(_ logits: Tensor, target: Tensor, classWeights: [Fl
                     let valid = laneMask(count: count)
                     if any(valid .& .!matched) { invalidTarget("crossEntropyLoss", classes, count: count, classes: channels) }
                     weight.replace(with: 0, where: .!valid)
-                    let loss = weight * (vectorLog(sum) - (target - maximum))
-                    var l = 0.0, w = 0.0
-                    for i in 0..<count { l += Double(loss[i]); w += Double(weight[i]) }
-                    sums[2 * task] += l
-                    sums[2 * task + 1] += w
+                    let loss = (weight * (vectorLog(sum) - (target - maximum))).replacing(with: 0, where: .!valid)
+                    sums[2 * task] += (SIMD8<Double>(loss.lowHalf) + SIMD8<Double>(loss.highHalf)).sum()
+                    sums[2 * task + 1] += (SIMD8<Double>(weight.lowHalf) + SIMD8<Double>(weight.highHalf)).sum()
                 }
             }
         }

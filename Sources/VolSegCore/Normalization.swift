@@ -32,11 +32,11 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     var inverseStd: [Double] = []
     var planeMean: [Float] = [], planeScale: [Float] = [], planeShift: [Float] = [], planeGamma: [Float] = []
     if !planned {
+        let gamma = weight.map { $0.toArray() } ?? [Float](repeating: 1, count: channels)
+        let beta = bias.map { $0.toArray() } ?? [Float](repeating: 0, count: channels)
         let stats = fixed ?? NormalizationKernels.statistics(x.data, layout)
         statistics = stats
         inverseStd = stats.inverseStd(eps: Double(eps))
-        let gamma = weight.map { $0.toArray() } ?? [Float](repeating: 1, count: channels)
-        let beta = bias.map { $0.toArray() } ?? [Float](repeating: 0, count: channels)
         for plane in 0..<layout.planes {
             let s = layout.statistic(ofPlane: plane), c = plane % channels
             planeMean.append(Float(stats.mean[s]))

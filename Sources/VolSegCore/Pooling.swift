@@ -57,6 +57,29 @@ struct PoolGeometry {
         ((od * stride[0]) * input[1] + oh * stride[1]) * input[2] + ow * stride[2]
     }
 
+    var pairsAlongWidth: Bool { kernel[2] == 2 && stride[2] == 2 }
+
+    /// Maxima of the first multiple-of-8 outputs of row (od, oh) for windows two wide with step
+    /// two: the window's rows are combined lane by lane, then neighbouring lanes pairwise. Returns
+    /// how many outputs it wrote. (The maximum's value only; backward finds its position.)
+    @inline(__always)
+    func maxOfPairs(_ x: UnsafePointer<Float>, _ od: Int, _ oh: Int, into y: UnsafeMutablePointer<Float>) -> Int {
+        let blocks = output[2] / 8
+        for block in 0..<blocks {
+            let start = windowStart(od, oh, block * 8)
+            var m = VectorMemory.load(x + start)
+            for kd in 0..<kernel[0] {
+                for kh in 0..<kernel[1] where kd + kh > 0 {
+                    m = lanesMax(m, VectorMemory.load(x + start + (kd * input[1] + kh) * input[2]))
+                }
+            }
+            let even = m.evenHalf, odd = m.oddHalf
+            UnsafeMutableRawPointer(y + block * 8).storeBytes(of: even.replacing(with: odd, where: even .< odd),
+                                                              as: SIMD8<Float>.self)
+        }
+        return blocks * 8
+    }
+
     /// Offset of the largest element of a window (the first one on ties, NaN wins, as PyTorch).
     @inline(__always)
     func argmax(_ x: UnsafePointer<Float>, windowStart start: Int) -> Int {
@@ -88,7 +111,9 @@ extension Tensor {
                 let src = x + plane * geometry.inputPlane
                 var dst = y + plane * geometry.outputPlane + od * geometry.output[1] * geometry.output[2]
                 for oh in 0..<geometry.output[1] {
-                    for ow in 0..<geometry.output[2] {
+                    // Windows two wide with step two (every U-Net pooling) run eight outputs at a time.
+                    let vectorised = geometry.pairsAlongWidth ? geometry.maxOfPairs(src, od, oh, into: dst) : 0
+                    for ow in vectorised..<geometry.output[2] {
                         dst[ow] = src[geometry.argmax(src, windowStart: geometry.windowStart(od, oh, ow))]
                     }
                     dst += geometry.output[2]

@@ -54,7 +54,7 @@ struct ChannelBlocks {
 func softmaxBlock(_ x: UnsafePointer<Float>, stride: Int, channels: Int, count: Int,
                   into e: UnsafeMutablePointer<Lanes>, maximum: UnsafeMutablePointer<Lanes>? = nil) -> Lanes {
     var m = loadPartial(x, count: count)
-    for c in 1..<max(channels, 1) { m = pointwiseMax(m, loadPartial(x + c * stride, count: count)) }
+    for c in 1..<max(channels, 1) { m = lanesMax(m, loadPartial(x + c * stride, count: count)) }
     maximum?.pointee = m
     var sum = Lanes()
     for c in 0..<channels {

@@ -64,6 +64,17 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    func testVectorisedPairWindowsMatchANaiveLoop() {
+        // Output rows of 9 and 17: the eight-at-a-time path plus a scalar tail.
+        for shape in [[1, 2, 4, 5, 19], [2, 1, 3, 4, 34]] {
+            let x = seededTensor(shape, seed: 44)
+            for (kernel, stride) in [([2, 2, 2], [2, 2, 2]), ([1, 3, 2], [1, 2, 2]), ([2, 1, 2], [1, 1, 2])] {
+                XCTAssertEqual(x.maxPool(kernel: kernel, stride: stride).toArray(),
+                               naivePool(x, kernel: kernel, stride: stride, max: true), "\(shape) \(kernel) \(stride)")
+            }
+        }
+    }
+
     func testPoolGradientsMatchFiniteDifferences() {
         let x = separatedTensor([2, 2, 5, 6, 5], seed: 42)
         let ops: [(String, (Tensor) -> Tensor)] = [
