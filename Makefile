@@ -23,7 +23,7 @@ build: deps
 
 test: deps
 	swift build $(TEST_FLAGS) --build-tests
-	swift test $(TEST_FLAGS) --skip-build
+	swift test $(TEST_FLAGS) --skip-build --disable-swift-testing
 
 demo: deps build
 	./scripts/demo.sh

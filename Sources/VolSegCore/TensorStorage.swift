@@ -22,11 +22,8 @@ public final class TensorStorage: @unchecked Sendable {
             pointer = nil
         } else {
             // 64-byte alignment: one cache line, and aligned loads for any SIMD width.
-            var raw: UnsafeMutableRawPointer?
             let bytes = max(count, 1) * MemoryLayout<Float>.stride
-            guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-                fatalError("out of memory allocating \(bytes) bytes")
-            }
+            let raw = BufferCache.shared.take(bytes: bytes)
             if zeroed { memset(raw, 0, bytes) }
             pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         }
@@ -35,6 +32,9 @@ public final class TensorStorage: @unchecked Sendable {
 
     deinit {
         ledger.release(bytes: byteCount)
-        if let pointer { free(pointer) }
+        if let pointer {
+            BufferCache.shared.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride,
+                                    ledger: ledger)
+        }
     }
 }
