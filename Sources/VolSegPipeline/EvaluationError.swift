@@ -1,0 +1,51 @@
+import Foundation
+
+/// Why an evaluation cannot run; each message names the files or values at fault.
+public enum EvaluationError: Error, CustomStringConvertible, Equatable {
+    case notAFolder(path: String, role: String)
+    case noLabelMaps(folder: String, role: String)
+    case duplicateCase(caseID: String, files: [String])
+    case unmatchedCases(missingPredictions: [String], extraPredictions: [String])
+    case noCasesToEvaluate(predictions: String, references: String)
+    case shapeMismatch(prediction: String, predictionShape: [Int], reference: String, referenceShape: [Int])
+    case notALabelMap(path: String, reason: String)
+    case labelValuesNotInDataset(values: [Int], labels: [String], convention: String)
+    case labelValuesNeverSeen(values: [Int], labels: [String])
+    case noLabels(references: String)
+
+    public var description: String {
+        switch self {
+        case .notAFolder(let path, let role):
+            return "\(path): the \(role) folder does not exist or is not a folder"
+        case .noLabelMaps(let folder, let role):
+            return "\(folder): no \(role) label maps found (.nii or .nii.gz files, or a dataset layout with label files)"
+        case .duplicateCase(let id, let files):
+            return "case \(id) has several files: \(files.joined(separator: ", "))"
+        case .unmatchedCases(let missing, let extra):
+            var lines = [String]()
+            if !missing.isEmpty {
+                lines.append("\(missing.count) reference case(s) have no prediction: \(missing.joined(separator: ", "))")
+            }
+            if !extra.isEmpty {
+                lines.append("\(extra.count) prediction(s) have no reference: \(extra.joined(separator: ", "))")
+            }
+            lines.append("(--allow-missing evaluates the matched cases only)")
+            return lines.joined(separator: "\n")
+        case .noCasesToEvaluate(let predictions, let references):
+            return "no case of \(predictions) matches a reference in \(references)"
+        case .shapeMismatch(let prediction, let predictionShape, let reference, let referenceShape):
+            return "\(prediction): prediction grid \(predictionShape) (x, y, z) differs from its reference "
+                + "\(reference) with grid \(referenceShape)"
+        case .notALabelMap(let path, let reason):
+            return "\(path): not a label map: \(reason)"
+        case .labelValuesNotInDataset(let values, let labels, let convention):
+            return "label value(s) \(values.map(String.init).joined(separator: ", ")) of \(labels.joined(separator: " ")) "
+                + "are not labels of the reference dataset (\(convention))"
+        case .labelValuesNeverSeen(let values, let labels):
+            return "label value(s) \(values.map(String.init).joined(separator: ", ")) of --labels \(labels.joined(separator: " ")) "
+                + "occur in no reference and no prediction"
+        case .noLabels(let references):
+            return "\(references): the references hold no foreground label; name the labels with --labels or --regions"
+        }
+    }
+}
