@@ -43,8 +43,8 @@ public struct EvaluationLabel: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `--labels` arguments: `name=v1,v2` (a region of several values), `name=v`, or a bare
-    /// value `v` (named by its value). A bare name is looked up among the regions of `convention`
-    /// (the reference dataset's, when its layout was detected).
+    /// value `v` (named by its value). A bare name is looked up among the regions, then the label
+    /// names, of `convention` (the reference dataset's, when its layout was detected).
     public static func parse(_ arguments: [String], convention: LabelConvention? = nil) throws -> [EvaluationLabel] {
         var out = [EvaluationLabel]()
         for argument in arguments {
@@ -69,6 +69,8 @@ public struct EvaluationLabel: Equatable, Sendable, CustomStringConvertible {
                 label = EvaluationLabel(name: argument, values: [value])
             } else if let region = convention?.region(argument) {
                 label = EvaluationLabel(name: argument, values: Array(region))
+            } else if let value = convention?.labels.first(where: { $0.key != 0 && $0.value.lowercased() == argument.lowercased() })?.key {
+                label = EvaluationLabel(name: argument, values: [value])
             } else {
                 let known = convention.map { " (the reference dataset's regions: \($0.regions.map(\.name).joined(separator: ", ")))" } ?? ""
                 throw Invalid(argument: argument, reason: "unknown label name \"\(argument)\"\(known); give its values as \(argument)=v1,v2 or use --regions")

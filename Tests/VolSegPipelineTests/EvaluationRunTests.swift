@@ -77,6 +77,7 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertEqual(try EvaluationLabel.parse(["liver=1,2", "3"]),
                        [EvaluationLabel(name: "liver", values: [1, 2]), EvaluationLabel(name: "3", values: [3])])
         XCTAssertEqual(try EvaluationLabel.parse(["WT"], convention: .brats2023), [EvaluationLabel(name: "WT", values: [1, 2, 3])])
+        XCTAssertEqual(try EvaluationLabel.parse(["edema"], convention: .msdBrain), [EvaluationLabel(name: "edema", values: [1])])
         for (bad, mention) in [("lung", "lung"), ("x=1,a", "\"a\""), ("=2", "empty"), ("t=-1", "-1")] {
             XCTAssertThrowsError(try EvaluationLabel.parse([bad])) { error in
                 XCTAssertTrue("\(error)".contains(mention), "\(bad): \(error)")
