@@ -9,7 +9,8 @@ public struct ModelConfigError: Error, CustomStringConvertible {
 /// Builds models from a name (a family or a preset) and a JSON configuration object.
 public enum ModelRegistry {
     /// Every name `volseg models` lists, in order.
-    public static let names = ["unet3d", "bench-unet", "stunet-s", "stunet-b", "stunet-l", "stunet-h"]
+    public static let names = ["unet3d", "bench-unet", "stunet-s", "stunet-b", "stunet-l", "stunet-h",
+                                "hdenseunet", "hdenseunet-small"]
 
     /// Families accepted by `--model` besides the preset names.
     public static let families = ["unet3d", "stunet"]
@@ -53,6 +54,19 @@ public enum ModelRegistry {
                 throw ModelConfigError("unet3d config: widths \(unet.widths) need 2+ positive entries")
             }
             return UNet3D(unet, initializer: initializer)
+        case "hdenseunet", "hdenseunet-small":
+            // Presets only; input channels default to 1 (CT) and classes to 3 (LiTS).
+            try reader.allowOnly(["input_channels", "num_classes", "score_scale"])
+            let inputs = try reader.int("input_channels", default: 1), classes = try reader.int("num_classes", default: 3)
+            var hybrid = lowered == "hdenseunet" ? HDenseUNetConfig.full(inputChannels: inputs, classCount: classes)
+                : HDenseUNetConfig.small(inputChannels: inputs, classCount: classes)
+            if let scale = reader.values["score_scale"] {
+                guard let number = scale as? NSNumber else {
+                    throw ModelConfigError("\(lowered) config: 'score_scale' must be a number, got \(scale)")
+                }
+                hybrid.scoreScale = number.floatValue
+            }
+            return HDenseUNet(hybrid, presetName: lowered, initializer: initializer)
         default:
             throw ModelConfigError("unknown model '\(name)'; known: \((names + families).joined(separator: ", "))")
         }
