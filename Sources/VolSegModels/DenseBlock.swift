@@ -47,6 +47,10 @@ extension BatchNorm {
 /// (`norm1`, `conv1`, `norm2`, `conv2`), so ImageNet DenseNet weights load by name.
 final class DenseLayer: Module {
     let norm1: BatchNorm, conv1: SpatialConvolution, norm2: BatchNorm, conv2: SpatialConvolution
+    /// Keep only the layer's input for backward and run the layer again there (memory-efficient
+    /// DenseNet, Pleiss et al. 2017): the normalised copy of the ever-wider input and the
+    /// bottleneck maps are then not kept, at the cost of a second forward of the layer.
+    var recomputes = false
 
     init(_ rank: SpatialRank, input: Int, bottleneck: Int, growth: Int, eps: Float, initializer: ParameterInitializer) {
         norm1 = BatchNorm(channels: input, eps: eps, initializer: initializer)
@@ -62,7 +66,17 @@ final class DenseLayer: Module {
 
     /// The `growth` new feature maps computed from all earlier ones.
     func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2(norm2.withReLU(conv1(norm1.withReLU(x))))
+        // Without a gradient through x the checkpoint would record nothing (parameters included).
+        guard recomputes && GradMode.isEnabled && x.needsGrad else { return compute(x, isRecompute: false) }
+        return checkpoint([x]) { inputs, isRecompute in [self.compute(inputs[0], isRecompute: isRecompute)] }[0]
+    }
+
+    private func compute(_ x: Tensor, isRecompute: Bool) -> Tensor {
+        // The replay during backward must not move the running statistics a second time.
+        let updates = (norm1.updatesRunningStatistics, norm2.updatesRunningStatistics)
+        if isRecompute { norm1.updatesRunningStatistics = false; norm2.updatesRunningStatistics = false }
+        defer { (norm1.updatesRunningStatistics, norm2.updatesRunningStatistics) = updates }
+        return conv2(norm2.withReLU(conv1(norm1.withReLU(x))))
     }
 }
 

@@ -77,6 +77,12 @@ final class DenseNetEncoder: Module {
         registerChild("norm5", norm5)
     }
 
+    /// Whether every dense layer recomputes its intermediates during backward (see DenseLayer).
+    var recomputesDenseLayers: Bool {
+        get { blocks.allSatisfy { $0.layers.allSatisfy(\.recomputes) } }
+        set { for block in blocks { for layer in block.layers { layer.recomputes = newValue } } }
+    }
+
     /// [stem, block 1, ..., block n-1, activated last block], finest first.
     func callAsFunction(_ x: Tensor) -> [Tensor] {
         let stem = norm0.withReLU(conv0(x))

@@ -118,6 +118,17 @@ public final class HDenseUNet: Module, SegmentationModel {
     /// (D, H, W): the 2D stage takes any depth; the hybrid needs slabs of a multiple of 4 slices.
     public var sizeDivisor: [Int] { trainingStage == .twoD ? [1, 32, 32] : DenseUNet3D.sizeDivisor }
 
+    /// Memory strategy, not architecture: when on, every dense layer of both networks keeps only
+    /// its input for backward and runs again there. Same results and gradients, less memory (the
+    /// planner can choose it; see HDenseUNetTrainingTests for the measured peaks).
+    public var recomputesDenseLayers: Bool {
+        get { dense2d.features.recomputesDenseLayers && dense3d.features.recomputesDenseLayers }
+        set {
+            dense2d.features.recomputesDenseLayers = newValue
+            dense3d.features.recomputesDenseLayers = newValue
+        }
+    }
+
     /// Why a slab of `shape` cannot go through `forward` in the current stage and mode, or nil.
     /// Valid: `[N, inputChannels, D, H, W]`, H and W positive multiples of 32, D a positive
     /// multiple of 4 (any D >= 1 in the 2D stage), and in training mode more than one value per
