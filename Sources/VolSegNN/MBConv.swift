@@ -17,6 +17,11 @@ public final class MBConv: Module, ReversibleBranch {
     public let dw: Conv3d, bn2: Module & NormLayer
     public let seReduce: Conv3d?, seExpand: Conv3d?
     public let project: Conv3d, bn3: Module & NormLayer
+    /// Run expand + norm + SiLU and norm + SiLU as fused ops that keep only their narrow or single
+    /// input and rebuild the rest in backward (MBConvNormActivation.swift): of the six e*C-channel
+    /// tensors autograd keeps per branch, three remain. Worth it inside reversible stacks, whose
+    /// memory peak is one recomputed branch; the results are those of the plain path (to rounding).
+    public var recomputesNormActivation = false
 
     /// Squeeze-excitation bottleneck width for a branch on `channels` channels: the reference's
     /// max(1, int(C/2 * 0.25)) with C/2 the branch's channels.
@@ -61,8 +66,14 @@ public final class MBConv: Module, ReversibleBranch {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = bn1(expand(x)).silu()
-        h = bn2(dw(h)).silu()
+        var h: Tensor
+        if recomputesNormActivation, let first = NormActivationParameters(bn1), let second = NormActivationParameters(bn2) {
+            h = fusedExpandNormSiLU(x, first)
+            h = fusedNormSiLU(dw(h), second)
+        } else {
+            h = bn1(expand(x)).silu()
+            h = bn2(dw(h)).silu()
+        }
         if let seReduce, let seExpand {
             let scale = seExpand(seReduce(h.globalAvgPool()).silu()).sigmoid()
             h = h.scaledPerChannel(scale)

@@ -9,14 +9,21 @@ import VolSegTestSupport
 /// backward (which recomputes F and G in training mode) leaves them exactly as they were.
 final class ReversibleBlockGoldenTests: XCTestCase {
     func testBlockWithoutSqueezeExcitationMatchesPyTorch() throws {
-        try checkGoldenCase("revblock_c8_e4", squeezeExcitation: false)
+        try checkGoldenCase("revblock_c8_e4", squeezeExcitation: false, fused: false)
     }
 
     func testBlockWithSqueezeExcitationMatchesPyTorch() throws {
-        try checkGoldenCase("revblock_c8_e4_se", squeezeExcitation: true)
+        try checkGoldenCase("revblock_c8_e4_se", squeezeExcitation: true, fused: false)
     }
 
-    func checkGoldenCase(_ name: String, squeezeExcitation: Bool) throws {
+    /// The same with MBConv's fused norm + SiLU ops (keeping only their inputs), as reversible
+    /// stacks run them by default.
+    func testBlockWithFusedNormActivationMatchesPyTorch() throws {
+        try checkGoldenCase("revblock_c8_e4", squeezeExcitation: false, fused: true)
+        try checkGoldenCase("revblock_c8_e4_se", squeezeExcitation: true, fused: true)
+    }
+
+    func checkGoldenCase(_ name: String, squeezeExcitation: Bool, fused: Bool) throws {
         guard let file = try GoldenFile.open("revblock.h5") else { throw XCTSkip("../shared absent") }
         let doc = try file.stringAttribute("doc", of: name)
         XCTAssertTrue(doc.contains("y1 = x1 + F(x2);  y2 = x2 + G(y1)"), "the block definition changed:\n\(doc)")
@@ -26,8 +33,10 @@ final class ReversibleBlockGoldenTests: XCTestCase {
 
         let initializer = ParameterInitializer(seed: 3)
         func branch() -> MBConv {
-            MBConv(channels: channels / 2, expansion: expansion, squeezeExcitation: squeezeExcitation,
-                   norm: .batch, initializer: initializer)
+            let mbconv = MBConv(channels: channels / 2, expansion: expansion, squeezeExcitation: squeezeExcitation,
+                                norm: .batch, initializer: initializer)
+            mbconv.recomputesNormActivation = fused
+            return mbconv
         }
         let block = ReversibleBlock(f: branch(), g: branch())
         var state: [String: Tensor] = [:]
@@ -42,7 +51,7 @@ final class ReversibleBlockGoldenTests: XCTestCase {
         x.requiresGrad = true
         let y = block(x)
         let yError = relativeError(y, try file.tensor("\(name)/y"))
-        print("\(name): y relative error \(yError)")
+        print("\(name)\(fused ? " fused" : ""): y relative error \(yError)")
         XCTAssertLessThan(yError, 1e-4, "y")
 
         for (buffer, tensor) in block.namedBuffers() {
@@ -53,7 +62,7 @@ final class ReversibleBlockGoldenTests: XCTestCase {
 
         Tensor.backward(roots: [y], gradients: [try file.tensor("\(name)/gy")])
         let gxError = relativeError(x.grad!, try file.tensor("\(name)/gx"))
-        print("\(name): gx relative error \(gxError)")
+        print("\(name)\(fused ? " fused" : ""): gx relative error \(gxError)")
         XCTAssertLessThan(gxError, 1e-4, "gx")
         var worst = 0.0
         for (parameter, tensor) in block.namedParameters() {
@@ -62,7 +71,7 @@ final class ReversibleBlockGoldenTests: XCTestCase {
             worst = max(worst, error)
             XCTAssertLessThan(error, 1e-4, "gradient of \(parameter)")
         }
-        print("\(name): worst parameter gradient relative error \(worst) over \(block.namedParameters().count) parameters")
+        print("\(name)\(fused ? " fused" : ""): worst parameter gradient relative error \(worst) over \(block.namedParameters().count) parameters")
         for ((buffer, before), (_, tensor)) in zip(afterForward, block.namedBuffers()) {
             XCTAssertEqual(tensor.toArray(), before, "\(buffer) moved during the reversible backward")
         }
