@@ -9,7 +9,7 @@ public struct ModelConfigError: Error, CustomStringConvertible {
 /// Builds models from a name (a family or a preset) and a JSON configuration object.
 public enum ModelRegistry {
     /// Every name `volseg models` lists, in order.
-    public static let names = ["unet3d", "bench-unet", "stunet-s", "stunet-b", "stunet-l", "stunet-h"]
+    public static let names = ["unet3d", "bench-unet", "stunet-s", "stunet-b", "stunet-l", "stunet-h", "revmbconv-unet"]
 
     /// Families accepted by `--model` besides the preset names.
     public static let families = ["unet3d", "stunet"]
@@ -53,6 +53,8 @@ public enum ModelRegistry {
                 throw ModelConfigError("unet3d config: widths \(unet.widths) need 2+ positive entries")
             }
             return UNet3D(unet, initializer: initializer)
+        case "revmbconv-unet":
+            return RevMBConvUNet(try RevMBConvUNetConfig(reading: reader), initializer: initializer)
         default:
             throw ModelConfigError("unknown model '\(name)'; known: \((names + families).joined(separator: ", "))")
         }
