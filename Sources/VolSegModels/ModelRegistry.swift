@@ -10,10 +10,10 @@ public struct ModelConfigError: Error, CustomStringConvertible {
 public enum ModelRegistry {
     /// Every name `volseg models` lists, in order.
     public static let names = ["unet3d", "bench-unet", "stunet-s", "stunet-b", "stunet-l", "stunet-h",
-                                "hdenseunet", "hdenseunet-small"]
+                                "revmbconv-unet", "hdenseunet", "hdenseunet-small"]
 
     /// Families accepted by `--model` besides the preset names.
-    public static let families = ["unet3d", "stunet"]
+    public static let families = ["stunet", "unet3d", "revmbconv-unet", "hdenseunet"]
 
     /// Builds `name` with the configuration `config` (JSON object). Presets take their sizes from
     /// the preset and only `input_channels` / `num_classes` from the config (defaults 4 and 4).
@@ -67,8 +67,10 @@ public enum ModelRegistry {
                 hybrid.scoreScale = number.floatValue
             }
             return HDenseUNet(hybrid, presetName: lowered, initializer: initializer)
+        case "revmbconv-unet":
+            return RevMBConvUNet(try RevMBConvUNetConfig(reading: reader), initializer: initializer)
         default:
-            throw ModelConfigError("unknown model '\(name)'; known: \((names + families).joined(separator: ", "))")
+            throw ModelConfigError("unknown model '\(name)'; known: \(Set(names + families).sorted().joined(separator: ", "))")
         }
     }
 

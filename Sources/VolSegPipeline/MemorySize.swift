@@ -1,0 +1,57 @@
+import Foundation
+
+/// A memory size as users write it: a byte count (`8589934592`), or a number with a unit, binary
+/// (KiB, MiB, GiB, TiB: powers of 1024) or decimal (KB, MB, GB, TB: powers of 1000), e.g. `6GiB`,
+/// `1536MiB`, `1.5 GB`. Units are case-insensitive; a space before the unit is allowed.
+public struct MemorySize: Equatable, Comparable, Sendable, CustomStringConvertible {
+    public let bytes: Int
+
+    public init(bytes: Int) { self.bytes = bytes }
+
+    static let units: [String: Double] = [
+        "b": 1,
+        "kib": 1024, "mib": 1024 * 1024, "gib": 1024 * 1024 * 1024, "tib": 1024 * 1024 * 1024 * 1024,
+        "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+    ]
+
+    /// Parses `text`; anything else is a `MemorySizeError` that quotes it.
+    public init(parsing text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let numberEnd = trimmed.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? trimmed.endIndex
+        let numberText = String(trimmed[..<numberEnd])
+        let unitText = trimmed[numberEnd...].trimmingCharacters(in: .whitespaces).lowercased()
+        guard !numberText.isEmpty, numberText.filter({ $0 == "." }).count <= 1, numberText != ".",
+              let number = Double(numberText), let scale = MemorySize.units[unitText.isEmpty ? "b" : unitText] else {
+            throw MemorySizeError(text: text, problem: "expected bytes or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. 8GiB or 1536MiB")
+        }
+        if unitText.isEmpty || unitText == "b", numberText.contains(".") {
+            throw MemorySizeError(text: text, problem: "a byte count must be a whole number")
+        }
+        let value = (number * scale).rounded(.down)
+        guard value >= 1 else { throw MemorySizeError(text: text, problem: "must be at least 1 byte") }
+        guard value < Double(Int.max / 2) else { throw MemorySizeError(text: text, problem: "is too large") }
+        bytes = Int(value)
+    }
+
+    public static func < (a: MemorySize, b: MemorySize) -> Bool { a.bytes < b.bytes }
+
+    /// Binary units with two decimals where needed: "8 GiB", "1.77 GiB", "512 MiB".
+    public var description: String { MemorySize.format(bytes) }
+
+    public static func format(_ bytes: Int) -> String {
+        let steps = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (size, unit) in steps where bytes >= size {
+            let value = Double(bytes) / Double(size)
+            let text = value == value.rounded() ? String(Int(value)) : String(format: "%.2f", value)
+            return "\(text) \(unit)"
+        }
+        return "\(bytes) B"
+    }
+}
+
+/// A memory size that could not be read; the message quotes the value.
+public struct MemorySizeError: Error, CustomStringConvertible {
+    public let text: String
+    public let problem: String
+    public var description: String { "invalid memory size '\(text)': \(problem)" }
+}
