@@ -54,11 +54,13 @@ extension Tensor {
     /// Records `output = op(inputs)` for autograd when recording is on and an input needs a
     /// gradient. `backward` receives the output's gradient and returns one gradient per input
     /// (nil for inputs that need none); it is called at most once.
+    /// With `always`, the node is recorded even when no input needs a gradient: a recompute
+    /// checkpoint's body may hold parameters that do, which only its backward can reach.
     @discardableResult
-    public static func record(_ name: String, output: Tensor, inputs: [Tensor],
+    public static func record(_ name: String, output: Tensor, inputs: [Tensor], always: Bool = false,
                               backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled else { return output }
-        var any = false
+        var any = always
         let edges: [GradEdge?] = inputs.map { input in
             if let node = input.gradNode { any = true; return .node(node) }
             if input.requiresGrad { any = true; return .leaf(input) }
@@ -181,7 +183,7 @@ public func checkpoint(_ inputs: [Tensor], _ body: @escaping (_ inputs: [Tensor]
     for (index, output) in outputs.enumerated() {
         let result = output.detached()
         if index == 0 {
-            Tensor.record("checkpoint", output: result, inputs: inputs) { gradient in
+            Tensor.record("checkpoint", output: result, inputs: inputs, always: true) { gradient in
                 collector.gradients[0] = gradient
                 let replayInputs = zip(saved, needs).map { tensor, needed -> Tensor in
                     let t = tensor.detached()

@@ -69,4 +69,13 @@ final class ShapeOpGradientTests: XCTestCase {
         XCTAssertLessThan(relativeError(x.grad!.toArray(), plainGX), 1e-6)
         XCTAssertLessThan(relativeError(w.grad!.toArray(), plainGW), 1e-6)
     }
+
+    func testCheckpointReachesParametersWhenNoInputNeedsAGradient() {
+        let x = seededTensor([2, 3], seed: 8)  // a network input: no gradient wanted
+        let w = seededTensor([2, 3], seed: 9)
+        w.requiresGrad = true
+        let y = checkpoint([x]) { inputs, _ in [inputs[0] * w] }[0]
+        y.sum().backward()
+        XCTAssertEqual(w.grad?.toArray(), x.toArray())
+    }
 }
