@@ -30,6 +30,8 @@ public struct Segmentation: @unchecked Sendable {
     public var replacedNonFinite: Int
     /// Windows the network ran on (each once per mirroring).
     public var windowCount: Int
+    /// [D, H, W] of the network's grid (after cropping and resampling).
+    public var networkGrid: [Int]
 }
 
 /// Segments images with a `ModelBundle`: preprocessing, sliding-window inference on the network's
@@ -99,7 +101,8 @@ public final class Segmenter {
             networkInput = Tensor.empty([0])
             networkInput = Tensor.planned(shape)
         }
-        let windows = inference.layout(for: Array(networkInput.shape.suffix(3))).windowCount
+        let networkGrid = Array(networkInput.shape.suffix(3))
+        let windows = inference.layout(for: networkGrid).windowCount
         var probabilities: Tensor? = inference.predict(networkInput, progress: progress)
         networkInput = Tensor.empty([0])
 
@@ -119,7 +122,8 @@ public final class Segmenter {
         labelsOnCrop = Tensor.empty([0])
         if let postprocessing = options.postprocessing { labels = postprocessing.apply(labels) }
         return Segmentation(labels: labels, probabilities: kept, replacedNonFinite: record.replacedNonFinite,
-                            windowCount: windows * InferenceMirroring.axisSets(enabled: options.mirroring).count)
+                            windowCount: windows * InferenceMirroring.axisSets(enabled: options.mirroring).count,
+                            networkGrid: networkGrid)
     }
 
     /// Canonical orientation -> the input file's.

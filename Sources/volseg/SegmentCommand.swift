@@ -97,9 +97,10 @@ struct SegmentCommand: ParsableCommand {
             }
         }
         if planMemory {
-            let peak = try segmenter.plannedPeak(image)
-            print("memory ledger peak for \(image.voxels.shape) with \(segmenter.bundle.config.modelName): "
-                  + "\(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) above the loaded image")
+            let (plan, peak) = try MemoryLedger.shared.measurePeak { try segmenter.segment(image, planned: true) }
+            print("memory ledger peak for \(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of "
+                  + "\(segmenter.bundle.inference().window)): \(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) "
+                  + "above the loaded image")
             return
         }
         let started = Date()
