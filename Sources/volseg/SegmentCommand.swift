@@ -104,7 +104,9 @@ struct SegmentCommand: ParsableCommand {
             return
         }
         let started = Date()
-        let result = try segmenter.segment(image) { done, total in progress.show("\(output.lastPathComponent): window \(done)/\(total)") }
+        let (result, peak) = try MemoryLedger.shared.measurePeak {
+            try segmenter.segment(image) { done, total in progress.show("\(output.lastPathComponent): window \(done)/\(total)") }
+        }
         progress.finish()
         if result.replacedNonFinite > 0 {
             warn("warning: \(image.path): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
@@ -119,7 +121,8 @@ struct SegmentCommand: ParsableCommand {
             throw error
         }
         if !common.quiet {
-            print("wrote \(output.path) (\(result.windowCount) windows, \(String(format: "%.1f", Date().timeIntervalSince(started))) s)"
+            print("wrote \(output.path) (\(result.windowCount) windows, \(String(format: "%.1f", Date().timeIntervalSince(started))) s, "
+                  + "memory ledger peak \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB)"
                   + (probabilitiesURL.map { "; probabilities \($0.path)" } ?? ""))
         }
     }
