@@ -1,8 +1,187 @@
 import ArgumentParser
+import Foundation
 import VolSegPipeline
 
-struct SegmentCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "segment", abstract: "Segment a volume or every case of a dataset.")
+extension Postprocessing: ExpressibleByArgument {}
 
-    func run() throws { throw NotImplemented(command: "segment") }
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "Segment a volume or every case of a dataset.",
+        discussion: """
+            -i FILE [FILE ...] -o OUT.nii.gz: the files are the channels, in the model's modality order \
+            (BraTS: T1, T1ce, T2, FLAIR). -i CASE_DIR: the case folder's files are matched to the \
+            modalities by name. -i DATASET_DIR -o OUT_DIR: every case of a detected layout (BraTS, \
+            MSD, LiTS, nnU-Net raw), written as OUT_DIR/<case id>.nii.gz. The label map is uint8 on \
+            the input's grid with its geometry. Mirroring test-time augmentation is off by default \
+            on the CPU (8 times the work); --tta turns it on. nnU-Net spellings are accepted: \
+            -step_size, --disable_tta, --continue_prediction.
+            """)
+
+    @Option(name: [.customShort("i"), .customLong("input")], parsing: .upToNextOption,
+            help: "Channel files in the model's modality order, a case folder, or a dataset folder.")
+    var input: [String] = []
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Output label map (.nii.gz), or a folder for a dataset.")
+    var output: String
+
+    @Option(name: [.customShort("m"), .long], help: "The model checkpoint (.h5) with its config.")
+    var model: String
+
+    @Option(name: [.customLong("step"), .customLong("step_size", withSingleDash: true), .customLong("step_size")],
+            help: "Window step as a share of the patch, in (0, 1].")
+    var step: Double = 0.5
+
+    @Flag(name: .customLong("tta"), help: "Mirroring test-time augmentation: average over the 8 flips (8x the time).")
+    var tta = false
+
+    @Flag(name: .customLong("disable_tta"), help: "No mirroring (the default; accepted for nnU-Net users).")
+    var disableTTA = false
+
+    @Option(name: .long, help: "Also write the class (or region) probabilities as a 4D float NIfTI here.")
+    var probabilities: String?
+
+    @Option(name: .long, help: "Post-processing: lits (largest liver component, holes filled, tumour only inside the liver).")
+    var postprocess: Postprocessing?
+
+    @Flag(name: [.customLong("continue"), .customLong("continue_prediction")],
+          help: "Dataset mode: skip cases whose output exists.")
+    var resume = false
+
+    @Flag(name: .customLong("plan-memory"),
+          help: "Print the memory ledger's peak for this run (planned: the network does no arithmetic) and write nothing.")
+    var planMemory = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if input.isEmpty { throw ValidationError("give the input with -i FILE [FILE ...], -i CASE_DIR or -i DATASET_DIR") }
+        if !(step > 0 && step <= 1) { throw ValidationError("--step must be in (0, 1], got \(step)") }
+        if tta && disableTTA { throw ValidationError("--tta and --disable_tta contradict each other") }
+    }
+
+    func run() throws {
+        common.apply()
+        let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
+        let options = SegmenterOptions(step: step, mirroring: tta, keepProbabilities: probabilities != nil,
+                                       postprocessing: postprocess)
+        let segmenter = Segmenter(bundle: bundle, options: options)
+        let progress = ProgressLine(enabled: !common.quiet && !common.noProgress)
+        let first = URL(fileURLWithPath: input[0])
+        if input.count == 1, isFolder(first) {
+            if let layout = try? DatasetDetector.detect(first), !layout.scan().cases.isEmpty {
+                return try runDataset(layout, segmenter: segmenter, progress: progress)
+            }
+            let found = try SegmenterInput.caseFiles(in: first, modalities: bundle.config.modalities)
+            let out = isNIfTIName(output) ? URL(fileURLWithPath: output)
+                : Segmenter.outputURL(for: found.id, in: URL(fileURLWithPath: output))
+            if !isNIfTIName(output) { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
+            return try runImage(found.files, output: out, segmenter: segmenter, progress: progress)
+        }
+        guard isNIfTIName(output) else {
+            throw ValidationError("-o \(output): name the output label map (.nii.gz or .nii) when -i gives files")
+        }
+        try runImage(input.map { URL(fileURLWithPath: $0) }, output: URL(fileURLWithPath: output),
+                     segmenter: segmenter, progress: progress)
+    }
+
+    /// One image: read and check every channel, check where the output goes, then compute, then
+    /// write (probabilities first, the label map last; nothing is left behind on an error).
+    func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressLine) throws {
+        let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
+        let probabilitiesURL = probabilities.map { URL(fileURLWithPath: $0) }
+        for url in [output] + (probabilitiesURL.map { [$0] } ?? []) {
+            let folder = url.deletingLastPathComponent()
+            guard FileManager.default.isWritableFile(atPath: folder.path) else {
+                throw SegmentationInputError(path: url.path, problem: "cannot write here: folder \(folder.path) is missing or not writable")
+            }
+        }
+        if planMemory {
+            let (plan, peak) = try MemoryLedger.shared.measurePeak { try segmenter.segment(image, planned: true) }
+            print("memory ledger peak for \(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of "
+                  + "\(segmenter.bundle.inference().window)): \(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) "
+                  + "above the loaded image")
+            return
+        }
+        let started = Date()
+        let (result, peak) = try MemoryLedger.shared.measurePeak {
+            try segmenter.segment(image) { done, total in progress.show("\(output.lastPathComponent): window \(done)/\(total)") }
+        }
+        progress.finish()
+        if result.replacedNonFinite > 0 {
+            warn("warning: \(image.path): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
+        }
+        if let probabilitiesURL, let values = result.probabilities {
+            try NIfTIWriter.writeFloatMap(values, like: image.header, to: probabilitiesURL)
+        }
+        do {
+            try NIfTIWriter.writeLabelMap(result.labels, like: image.header, to: output)
+        } catch {
+            if let probabilitiesURL { try? FileManager.default.removeItem(at: probabilitiesURL) }
+            throw error
+        }
+        if !common.quiet {
+            print("wrote \(output.path) (\(result.windowCount) windows, \(String(format: "%.1f", Date().timeIntervalSince(started))) s, "
+                  + "memory ledger peak \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB)"
+                  + (probabilitiesURL.map { "; probabilities \($0.path)" } ?? ""))
+        }
+    }
+
+    /// Every case of a layout into the output folder; failures are listed and make the exit non-zero.
+    func runDataset(_ layout: any DatasetLayout, segmenter: Segmenter, progress: ProgressLine) throws {
+        if isNIfTIName(output) {
+            throw ValidationError("-o \(output): a dataset is written to a folder, one <case id>.nii.gz per case")
+        }
+        if probabilities != nil { throw ValidationError("--probabilities writes one file; use it with a single image") }
+        if planMemory { throw ValidationError("--plan-memory takes a single image or case folder") }
+        let folder = URL(fileURLWithPath: output)
+        let report = try segmenter.segmentDataset(layout, into: folder, skipExisting: resume, log: { line in
+            progress.clear()
+            if line.hasPrefix("warning") || line.hasPrefix("error") { warn(line) } else if !common.quiet { print(line) }
+        }, progress: { n, count, id, done, total in
+            progress.show("case \(n)/\(count) \(id): window \(done)/\(total)")
+        })
+        progress.finish()
+        if !common.quiet {
+            print("\(layout.layoutName) dataset: \(report.written.count) written, \(report.skipped.count) skipped, "
+                  + "\(report.failed.count) failed -> \(folder.path)")
+        }
+        if !report.failed.isEmpty {
+            warn("failed: " + report.failed.map(\.id).joined(separator: ", "))
+            throw ExitCode(1)
+        }
+    }
+
+    func isFolder(_ url: URL) -> Bool {
+        var flag: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &flag) && flag.boolValue
+    }
+
+    func isNIfTIName(_ path: String) -> Bool { path.hasSuffix(".nii.gz") || path.hasSuffix(".nii") }
+
+    func warn(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// A progress line rewritten in place on a terminal (stderr); silent when stderr is not one, so
+/// logs and pipes get only the plain result lines.
+final class ProgressLine {
+    let live: Bool
+    private var shown = false
+
+    init(enabled: Bool) { live = enabled && isatty(STDERR_FILENO) != 0 }
+
+    func show(_ text: String) {
+        guard live else { return }
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+        shown = true
+    }
+
+    /// Erases the line so that a log line can be printed in its place.
+    func clear() {
+        guard live, shown else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        shown = false
+    }
+
+    func finish() { clear() }
 }
