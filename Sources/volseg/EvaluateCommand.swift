@@ -40,27 +40,41 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .customLong("no-pictures"), help: "Skip the per-case pictures.")
     var noPictures = false
 
-    @Option(name: .long, help: "A model checkpoint to predict every case of --data with, then evaluate (not implemented yet).")
+    @Option(name: .long, help: "A model checkpoint: predict every case of --data into OUT/predictions, then evaluate.")
     var model: String?
 
-    @Option(name: .long, help: "A dataset folder to predict with --model, then evaluate (not implemented yet).")
+    @Option(name: .long, help: "A dataset folder (BraTS, LiTS, MSD, nnU-Net) to predict with --model and score against its labels.")
     var data: String?
+
+    @Flag(name: .long, help: "With --model: mirroring test-time augmentation (8x the time).")
+    var tta = false
+
+    @Option(name: .long, help: "With --model: sliding-window step as a fraction of the patch (0, 1].")
+    var step: Double = 0.5
 
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if model != nil || data != nil { return }   // run() says that mode is not implemented yet
+        if model != nil || data != nil {
+            if model == nil || data == nil { throw ValidationError("--model and --data go together") }
+            if pred != nil || ref != nil { throw ValidationError("--model/--data predict the cases; leave out --pred and --ref") }
+            if out == nil { throw ValidationError("--out FOLDER is required") }
+            if !(step > 0 && step <= 1) { throw ValidationError("--step must be in (0, 1], got \(step)") }
+            return
+        }
         if pred == nil { throw ValidationError("--pred FOLDER is required") }
         if ref == nil { throw ValidationError("--ref FOLDER is required") }
         if out == nil { throw ValidationError("--out FOLDER is required") }
     }
 
     func run() throws {
-        if model != nil || data != nil {
-            throw NotImplemented(command: "evaluate --model/--data (predict, then evaluate)")
-        }
         common.apply()
-        let options = EvaluationOptions(predictions: URL(fileURLWithPath: pred!), references: URL(fileURLWithPath: ref!),
+        var predictions = pred.map { URL(fileURLWithPath: $0) }
+        var references = ref.map { URL(fileURLWithPath: $0) }
+        if let model, let data {
+            (predictions, references) = try predictDataset(model: model, data: data)
+        }
+        let options = EvaluationOptions(predictions: predictions!, references: references!,
                                         labelArguments: labels, regions: regions, allowMissing: allowMissing,
                                         pictures: !noPictures)
         let live = !common.quiet && !common.noProgress && isatty(STDERR_FILENO) != 0
@@ -92,6 +106,24 @@ struct EvaluateCommand: ParsableCommand {
             print("evaluated \(result.cases.count) case(s); wrote \(folder.path)/metrics.csv, summary.json, report.md"
                 + (noPictures ? "" : " and pictures/"))
         }
+    }
+
+    /// The "batch-evaluate a dataset" job: segment every case of `data` into OUT/predictions (the
+    /// labels are read only by the evaluation that follows), then score against the dataset.
+    private func predictDataset(model: String, data: String) throws -> (URL, URL) {
+        let dataset = URL(fileURLWithPath: data)
+        let layout = try DatasetDetector.detect(dataset)
+        let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
+        let segmenter = Segmenter(bundle: bundle, options: SegmenterOptions(step: step, mirroring: tta))
+        let folder = URL(fileURLWithPath: out!).appendingPathComponent("predictions")
+        let report = try segmenter.segmentDataset(layout, into: folder, log: { line in
+            if !common.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        })
+        if !report.failed.isEmpty {
+            throw ValidationError("\(data): could not segment " + report.failed.map(\.id).joined(separator: ", "))
+        }
+        if !common.quiet { print("segmented \(report.written.count) case(s) of \(layout.layoutName) into \(folder.path)") }
+        return (folder, dataset)
     }
 
     private func fixed(_ value: Double?, _ width: Int) -> String {

@@ -154,8 +154,11 @@ final class EvaluateCLITests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("kidney"), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
 
-        result = try cli.run(["evaluate", "--model", "m.h5", "--data", "/tmp", "--out", out.path])
+        result = try cli.run(["evaluate", "--model", "m.h5", "--data", Self.pairs.appendingPathComponent("ref").path, "--out", out.path])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("not implemented yet"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path.appending("/summary.json")))
+        result = try cli.run(["evaluate", "--model", "m.h5", "--out", out.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--model and --data go together"), result.stderr)
     }
 }

@@ -121,6 +121,19 @@ final class SegmentCLITests: XCTestCase {
         result = try cli.run(["segment", "-i", dataset.path, "-o", predictions.path, "--model", model.path, "--continue"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("0 written, 1 skipped"), result.stdout)
+
+        // Batch evaluation in one command gives the numbers of segment + evaluate.
+        let scored = folder.appendingPathComponent("scored"), oneCommand = folder.appendingPathComponent("one-command")
+        result = try cli.run(["evaluate", "--pred", predictions.path, "--ref", dataset.path, "--regions", "lits",
+                              "--out", scored.path, "--no-pictures"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try cli.run(["evaluate", "--model", model.path, "--data", dataset.path, "--regions", "lits",
+                              "--out", oneCommand.path, "--no-pictures", "--step", "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let twoSteps = try String(contentsOf: scored.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let oneStep = try String(contentsOf: oneCommand.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        XCTAssertEqual(oneStep, twoSteps)
+        XCTAssertTrue(fm.fileExists(atPath: oneCommand.appendingPathComponent("predictions/volume-0.nii.gz").path))
     }
 
     func testBadInputsFailNamingTheFileAndLeaveNoOutput() throws {
