@@ -50,9 +50,10 @@ final class ConvPlanningTests: XCTestCase {
         let budget = ConvTuning.panelBudgetBytes
         XCTAssertLessThanOrEqual(ConvSlabPlan(large).panelCount * 4, budget)
         XCTAssertLessThanOrEqual(ConvSlabPlan(small).panelCount * 4, budget)
-        // The large volume, planned: forward adds its output and one panel, nothing more.
+        // The large volume, planned: forward adds its output, the panels within the budget and
+        // a rearranged copy of the weight, nothing more.
         let x = Tensor.planned(large.inputShape), w = Tensor.planned(large.weightShape)
         let (y, bytes) = MemoryLedger.shared.measurePeak { conv3d(x, weight: w, padding: [1]) }
-        XCTAssertLessThanOrEqual(bytes, y.byteCount + budget)
+        XCTAssertLessThanOrEqual(bytes, y.byteCount + budget + w.byteCount)
     }
 }
