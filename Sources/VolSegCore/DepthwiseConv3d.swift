@@ -53,6 +53,11 @@ enum DepthwiseConv3d {
             for kd in 0..<kD {
                 if let plane = ring.inputPlane(od: od, kd: kd, input: input) { planes.append((plane, kd)) }
             }
+            if kW == 3 {
+                forwardPlane3(planes: planes, output: output + od * outH * outW, weight: weight, bias: bias,
+                              layout: layout, offsets: phaseOffsets)
+                continue
+            }
             for oh in 0..<outH {
                 let outRow = output + (od * outH + oh) * outW
                 var ow = 0
@@ -70,6 +75,38 @@ enum DepthwiseConv3d {
                     store(acc, to: outRow + ow, count: min(lanes, outW - ow))
                     ow += lanes
                 }
+            }
+        }
+    }
+
+    /// One output plane of a filter 3 wide (nearly all of them): the three taps unrolled and 32
+    /// outputs per step in two accumulators, so each broadcast weight feeds two FMAs. Measured on
+    /// one thread (64 channels, 64^3, k3, CPU time): 28 -> 19 ms.
+    private static func forwardPlane3(planes: [(pointer: UnsafeMutablePointer<Float>, kd: Int)],
+                                      output: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: Float,
+                                      layout: DepthwiseLayout, offsets: [Int]) {
+        let (kH, outH, outW) = (layout.kernel[1], layout.output[1], layout.output[2])
+        let sh = layout.stride[1], pitch = layout.rowPitch
+        let (o0, o1, o2) = (offsets[0], offsets[1], offsets[2])
+        for oh in 0..<outH {
+            let outRow = output + oh * outW
+            var ow = 0
+            while ow < outW {
+                var acc0 = Vector(repeating: bias), acc1 = Vector(repeating: bias)
+                for (plane, kd) in planes {
+                    for kh in 0..<kH {
+                        let row = plane + (oh * sh + kh) * pitch + ow
+                        let w = weight + (kd * kH + kh) * 3
+                        let (w0, w1, w2) = (w[0], w[1], w[2])
+                        acc0.addProduct(w0, load(row + o0)); acc1.addProduct(w0, load(row + o0 + lanes))
+                        acc0.addProduct(w1, load(row + o1)); acc1.addProduct(w1, load(row + o1 + lanes))
+                        acc0.addProduct(w2, load(row + o2)); acc1.addProduct(w2, load(row + o2 + lanes))
+                    }
+                }
+                let remaining = outW - ow
+                store(acc0, to: outRow + ow, count: min(lanes, remaining))
+                if remaining > lanes { store(acc1, to: outRow + ow + lanes, count: min(lanes, remaining - lanes)) }
+                ow += 2 * lanes
             }
         }
     }
