@@ -2,8 +2,10 @@ import Foundation
 
 /// Knobs of the convolution kernels, measured with `volseg bench kernels` (see KernelBenchmark).
 public enum ConvTuning {
-    /// The largest im2col panel, in bytes. The panel is the only scratch a convolution needs, so
-    /// this bounds a convolution's scratch memory whatever the volume size.
+    /// The im2col scratch of one convolution call, in bytes, all workers together: panels (and the
+    /// W-shifted path's C or gy buffer) are sized so their sum stays within it, so a convolution's
+    /// scratch is bounded whatever the volume size. 8 MiB measured best on the benchmark's conv3d
+    /// (4 MiB per worker: the panel stays in the 32 MiB L3 next to the other worker's).
     nonisolated(unsafe) public static var panelBudgetBytes = 8 << 20
     /// Stride-1-along-W convolutions use the W-shifted panel (`ConvShiftedGEMM`).
     nonisolated(unsafe) public static var shiftedPanel = true

@@ -4,8 +4,8 @@ import Foundation
 /// Work items (slabs) spread over worker threads, each with its own scratch and its own
 /// single-threaded GEMMs.
 ///
-/// Measured on `volseg bench kernels` (conv3d 32->32 k3 on 64^3, 2 cores): one worker per core,
-/// each filling its own panel and running its own GEMM, took the forward from ~105 ms to ~85 ms
+/// Measured on the benchmark's conv3d 32->32 k3 on 64^3 (2 cores): one worker per core, each
+/// filling its own panel and running its own GEMM, took the forward from ~100 ms to ~85 ms
 /// against slabs done one after another with a two-thread OpenBLAS GEMM. The GEMMs are small
 /// (M = Cout), so OpenBLAS's thread hand-off per call is costly, and one worker's panel fill
 /// overlaps the other's GEMM.

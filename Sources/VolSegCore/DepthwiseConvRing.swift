@@ -14,14 +14,15 @@ struct DepthwiseLayout {
     let rowPitch: Int
     /// Floats per padded plane, rounded to whole vectors.
     let planeSize: Int
-    /// Output width rounded up to whole vectors.
+    /// Output width rounded up to whole steps of two vectors.
     let paddedOutputWidth: Int
 
     init(_ g: ConvGeometry) {
         input = g.input; output = g.output; kernel = g.kernel; stride = g.stride; padding = g.padding
         let lanes = DepthwiseConv3d.lanes
         let sw = stride[2]
-        paddedOutputWidth = (output[2] + lanes - 1) / lanes * lanes
+        // Whole steps of two vectors (the kW == 3 forward's step).
+        paddedOutputWidth = (output[2] + 2 * lanes - 1) / (2 * lanes) * (2 * lanes)
         let paddedWidth = input[2] + 2 * padding[2]
         phaseLength = max((paddedWidth + sw - 1) / sw, paddedOutputWidth + (kernel[2] - 1) / sw)
         rowPitch = sw * phaseLength

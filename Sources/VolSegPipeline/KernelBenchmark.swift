@@ -5,14 +5,12 @@ import VolSegCore
 /// One timed kernel of `volseg bench kernels`.
 public struct KernelTiming: Sendable {
     public var name: String
-    /// Median wall time of one run, in milliseconds; nil when the kernel is unavailable.
-    public var milliseconds: Double?
+    /// Median wall time of one run, in milliseconds.
+    public var milliseconds: Double
     /// Compute-bound kernels: GFLOP/s (2 FLOPs per multiply-add, as sgemm's 2 n^3).
     public var gflops: Double?
     /// Memory-bound kernels: GB/s of the minimal traffic (each input read once, output written once).
     public var gbps: Double?
-    /// Why the kernel was not timed.
-    public var unavailable: String?
 }
 
 /// What `volseg bench kernels` measured: the machine's sgemm ceiling and each kernel next to it.
@@ -31,7 +29,6 @@ public struct KernelBenchmarkReport: Sendable {
         let entries = kernels.map { k -> String in
             var fields = ["\"name\":\"\(k.name)\"", "\"ms\":\(number(k.milliseconds))", "\"gflops\":\(number(k.gflops))"]
             if k.gflops == nil { fields.append("\"gbps\":\(number(k.gbps))") }
-            if let reason = k.unavailable { fields.append("\"unavailable\":\"\(reason)\"") }
             return "{" + fields.joined(separator: ",") + "}"
         }
         return "{\"threads\":\(threads),\"sgemm_gflops\":\(number(sgemmGFLOPs)),\"kernels\":[\(entries.joined(separator: ","))]}"
@@ -42,10 +39,7 @@ public struct KernelBenchmarkReport: Sendable {
         var lines = [String(format: "sgemm 2048^3: %.1f GFLOP/s (%d threads)", sgemmGFLOPs, threads),
                      "kernel                      ms   GFLOP/s   x sgemm      GB/s"]
         for k in kernels {
-            guard let ms = k.milliseconds else {
-                lines.append(k.name.padding(toLength: 22, withPad: " ", startingAt: 0) + "  unavailable: \(k.unavailable ?? "")")
-                continue
-            }
+            let ms = k.milliseconds
             let flops = k.gflops.map { String(format: "%9.1f %9.2f", $0, $0 / sgemmGFLOPs) } ?? String(repeating: " ", count: 19)
             let bandwidth = k.gbps.map { String(format: "%9.1f", $0) } ?? ""
             lines.append(k.name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%9.2f ", ms) + flops + " " + bandwidth)
@@ -77,9 +71,7 @@ public enum KernelBenchmark {
         let sgemm = Kernel(name: "sgemm", flops: 2 * Double(n * n * n), bytes: nil) {
             BLAS.sgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
         }
-        var kernels = convolutionKernels()
-        let instanceNorm = instanceNormLeakyReLUKernel()
-        if let instanceNorm { kernels.append(instanceNorm) }
+        let kernels = convolutionKernels() + [instanceNormLeakyReLUKernel()]
 
         var times = Array(repeating: [Double](), count: kernels.count + 1)
         for round in 0...max(1, repeats) {
@@ -93,13 +85,9 @@ public enum KernelBenchmark {
         }
         let medians = times.map(median)
         let sgemmGFLOPs = sgemm.flops! / medians[0] / 1e6
-        var timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
+        let timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
             KernelTiming(name: kernel.name, milliseconds: ms, gflops: kernel.flops.map { $0 / ms / 1e6 },
                          gbps: kernel.bytes.map { $0 / ms / 1e6 })
-        }
-        if instanceNorm == nil {
-            timings.append(KernelTiming(name: "instancenorm_leakyrelu", milliseconds: nil, gflops: nil, gbps: nil,
-                                        unavailable: "instance norm is not in this build yet"))
         }
         return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, kernels: timings)
     }
@@ -137,9 +125,16 @@ public enum KernelBenchmark {
         return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 
-    /// InstanceNorm + LeakyReLU on 1x32x128^3 (memory-bound: x read once, y written once). It is
-    /// written on another branch; until it is in this build the report says so.
-    static func instanceNormLeakyReLUKernel() -> Kernel? { nil }
+    /// InstanceNorm (affine) + LeakyReLU(0.01) on 1x32x128^3, the fused op the U-Nets run after
+    /// every convolution. Memory-bound: GB/s counts x read once and y written once (the kernel
+    /// reads x twice, once for the statistics), so it is the speed a user sees per byte of tensor.
+    static func instanceNormLeakyReLUKernel() -> Kernel {
+        let x = filled([1, 32, 128, 128, 128], seed: 10)
+        let gamma = filled([32], seed: 11), beta = filled([32], seed: 12)
+        return Kernel(name: "instancenorm_leakyrelu", flops: nil, bytes: 2.0 * Double(x.byteCount)) {
+            _ = withNoGrad { instanceNormLeakyReLU(x, weight: gamma, bias: beta, slope: 0.01) }
+        }
+    }
 
     /// Deterministic values in [-scale, scale): the speed of float arithmetic does not depend on
     /// them, but denormals and NaNs would distort it, so no zeros-only or random-bit buffers.
