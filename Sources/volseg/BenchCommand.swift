@@ -5,7 +5,7 @@ import VolSegPipeline
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks: kernels and the U-Net.",
-        subcommands: [Kernels.self])
+        subcommands: [Kernels.self, UNet.self])
 
     /// `volseg bench kernels`: GFLOP/s of the convolution kernels next to the machine's sgemm.
     struct Kernels: ParsableCommand {
@@ -34,4 +34,42 @@ struct BenchCommand: ParsableCommand {
             print(json ? report.json : report.table)
         }
     }
+
+    /// `volseg bench unet`: the bench-unet network, for the comparison with PyTorch
+    /// (benchmarks/compare_unet.sh runs both and prints the ratios).
+    struct UNet: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unet",
+            abstract: "Time bench-unet: forward on 1x4xP^3, one training step, forward on 1x4x160x240x240.")
+
+        @OptionGroup var common: CommonOptions
+
+        @Option(name: .long, help: "Patch edge P of the forward and training-step input.")
+        var patch = 128
+
+        @Option(name: .long, help: "Run one phase only, so that the process's peak RSS belongs to it.")
+        var only: UNetBenchmarkPhase?
+
+        @Option(name: .long, help: "Timed runs per phase after one warm-up run; the median is reported.")
+        var repeats = 3
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            if patch < 8 || patch % 8 != 0 { throw ValidationError("--patch must be a positive multiple of 8, got \(patch)") }
+            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+        }
+
+        func run() throws {
+            common.apply()
+            let phases = only.map { [$0] } ?? UNetBenchmarkPhase.allCases
+            let report = try UNetBenchmark.run(phases: phases, patch: patch, repeats: repeats) { line in
+                if !common.quiet && !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            print(report.json)
+        }
+    }
 }
+
+extension UNetBenchmarkPhase: ExpressibleByArgument {}
