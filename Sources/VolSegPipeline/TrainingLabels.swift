@@ -69,30 +69,6 @@ public struct TrainingLabels: Equatable, Sendable {
         let values = classValues.map(Float.init)
         return classes.map { values[min(max(Int($0), 0), values.count - 1)] }
     }
-
-    var json: [String: Any] {
-        [
-            "convention": convention.name,
-            "target": target.rawValue,
-            "class_values": classValues,
-            "names": Dictionary(uniqueKeysWithValues: convention.labels.map { (String($0.key), $0.value) }),
-            "regions": convention.regions.map { ["name": $0.name, "labels": $0.labels.sorted()] as [String: Any] },
-        ]
-    }
-
-    init(json: [String: Any]) throws {
-        guard let name = json["convention"] as? String, let targetName = json["target"] as? String,
-              let target = TrainingTarget(rawValue: targetName), let names = json["names"] as? [String: String] else {
-            throw TrainingSetupError("checkpoint config: 'labels' lacks convention, target or names")
-        }
-        var labels: [Int: String] = [:]
-        for (key, value) in names { if let k = Int(key) { labels[k] = value } }
-        let regions = (json["regions"] as? [[String: Any]] ?? []).compactMap { item -> (name: String, labels: Set<Int>)? in
-            guard let n = item["name"] as? String, let values = item["labels"] as? [Int] else { return nil }
-            return (n, Set(values))
-        }
-        try self.init(convention: LabelConvention(name: name, labels: labels, regions: regions), target: target)
-    }
 }
 
 /// A run that cannot start: bad data, a config that does not fit the data, a checkpoint that does

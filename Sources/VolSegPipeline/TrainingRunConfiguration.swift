@@ -1,15 +1,13 @@
 import Foundation
 
-/// Everything a checkpoint must carry so that it can be used alone: the model and its config,
-/// the modalities in channel order, the label meaning, the preprocessing with its resolved CT
-/// statistics, the patch, batch and recompute plan, and the pipeline file's text (for resuming).
-/// Stored as the JSON `config` attribute of the checkpoint (`volseg segment --model FILE` reads
-/// it through `TrainedModel.load`).
-///
-/// JSON keys: format, model {name, config}, modalities, labels {convention, target, class_values,
-/// names, regions}, preprocessing {target_spacing (x, y, z mm or null), crop_to_nonzero,
-/// normalization {kind: zscore|ct|none, lower, upper, mean, std}}, patch [x, y, z], batch,
-/// recompute, seed, epochs, iterations_per_epoch, pipeline (YAML text), pipeline_name.
+/// Everything a checkpoint must carry so that it can be used alone, stored as the JSON `config`
+/// attribute of the checkpoint. The top-level keys are the segmenter's (`ModelBundleConfig` of
+/// `volseg segment`): `model {name, config}`, `patch` [D, H, W], `preprocessing {target_spacing
+/// (x, y, z mm or null), crop_to_nonzero, normalization {kind: zscore|ct|none, lower, upper,
+/// mean, std}}`, `label_convention`, `labels` (softmax: channel c is label value labels[c]) or
+/// `regions` ([{name, labels, paint}], sigmoid per region), `modalities`. What only training
+/// needs sits under `training`: format, target, label_names, convention_regions, batch,
+/// recompute, seed, epochs, iterations_per_epoch, and the pipeline file's text (for resuming).
 public struct TrainingRunConfiguration: @unchecked Sendable {
     public static let format = "volseg-run-1"
 
@@ -35,25 +33,44 @@ public struct TrainingRunConfiguration: @unchecked Sendable {
             normalization = ["kind": "ct", "lower": Double(ct.lower), "upper": Double(ct.upper),
                              "mean": Double(ct.mean), "std": Double(ct.std)]
         }
-        return [
-            "format": Self.format,
-            "model": ["name": modelName, "config": modelConfig],
-            "modalities": modalities,
-            "labels": labels.json,
+        let convention = labels.convention
+        var object: [String: Any] = [
+            "model": ["name": modelName, "config": modelConfig] as [String: Any],
+            "patch": plan.patchSize,
             "preprocessing": [
                 "target_spacing": preprocessor.targetSpacing.map { $0 as Any } ?? NSNull(),
                 "crop_to_nonzero": preprocessor.cropToNonzero,
                 "normalization": normalization,
             ] as [String: Any],
-            "patch": plan.patchSizeXYZ,
-            "batch": plan.batchSize,
-            "recompute": plan.recompute,
-            "seed": String(seed),
-            "epochs": epochs,
-            "iterations_per_epoch": iterationsPerEpoch,
-            "pipeline": pipelineText,
-            "pipeline_name": pipelineName,
+            "label_convention": convention.name,
+            "modalities": modalities,
+            "training": [
+                "format": Self.format,
+                "target": labels.target.rawValue,
+                "label_names": Dictionary(uniqueKeysWithValues: convention.labels.map { (String($0.key), $0.value) }),
+                "convention_regions": convention.regions.map { ["name": $0.name, "labels": $0.labels.sorted()] as [String: Any] },
+                "batch": plan.batchSize,
+                "recompute": plan.recompute,
+                "seed": String(seed),
+                "epochs": epochs,
+                "iterations_per_epoch": iterationsPerEpoch,
+                "pipeline": pipelineText,
+                "pipeline_name": pipelineName,
+            ] as [String: Any],
         ]
+        switch labels.target {
+        case .labels: object["labels"] = labels.classValues
+        case .regions:
+            let sets = convention.regions.map(\.labels)
+            object["regions"] = convention.regions.enumerated().map { i, region -> [String: Any] in
+                // The value a region paints in a label map: its labels minus the next region's
+                // (BraTS WT - TC = oedema 2, TC - ET = necrosis 1, ET = 4).
+                let own = region.labels.subtracting(i + 1 < sets.count ? sets[i + 1] : [])
+                let paint = own.count == 1 ? own.first! : (region.labels.max() ?? 1)
+                return ["name": region.name, "labels": region.labels.sorted(), "paint": paint]
+            }
+        }
+        return object
     }
 
     public init(modelName: String, modelConfig: [String: Any], modalities: [String], labels: TrainingLabels,
@@ -72,15 +89,17 @@ public struct TrainingRunConfiguration: @unchecked Sendable {
         self.pipelineName = pipelineName
     }
 
-    /// Reads the `config` attribute of a checkpoint; `path` names the file in errors.
+    /// Reads the `config` attribute of a checkpoint written by `volseg train`; `path` names the
+    /// file in errors.
     public init(json: [String: Any], path: String) throws {
         func fail(_ what: String) -> TrainingSetupError {
-            TrainingSetupError("\(path): the checkpoint's config \(what); it was not written by volseg train")
+            TrainingSetupError("\(path): the checkpoint's config \(what)")
         }
-        guard json["format"] as? String == Self.format else { throw fail("has no format '\(Self.format)'") }
+        guard let training = json["training"] as? [String: Any], training["format"] as? String == Self.format else {
+            throw fail("has no training section of format '\(Self.format)': it was not written by volseg train")
+        }
         guard let model = json["model"] as? [String: Any], let name = model["name"] as? String,
               let config = model["config"] as? [String: Any] else { throw fail("lacks model.name / model.config") }
-        guard let labelsJSON = json["labels"] as? [String: Any] else { throw fail("lacks labels") }
         guard let pre = json["preprocessing"] as? [String: Any], let norm = pre["normalization"] as? [String: Any],
               let kind = norm["kind"] as? String else { throw fail("lacks preprocessing.normalization") }
         let normalization: IntensityNormalization
@@ -88,29 +107,40 @@ public struct TrainingRunConfiguration: @unchecked Sendable {
         case "none": normalization = .none
         case "zscore": normalization = .zScoreInsideMask
         case "ct":
-            guard let lower = norm["lower"] as? Double, let upper = norm["upper"] as? Double,
-                  let mean = norm["mean"] as? Double, let std = norm["std"] as? Double, lower < upper, std > 0 else {
+            let values = ["lower", "upper", "mean", "std"].map { (norm[$0] as? NSNumber)?.doubleValue }
+            guard let lower = values[0], let upper = values[1], let mean = values[2], let std = values[3], lower < upper, std > 0 else {
                 throw fail("has CT normalisation without valid lower/upper/mean/std")
             }
             normalization = .ct(CTNormalization(lower: Float(lower), upper: Float(upper), mean: Float(mean), std: Float(std)))
         default: throw fail("has unknown normalisation '\(kind)'")
         }
-        let spacing = pre["target_spacing"] as? [Double]
-        guard let patch = json["patch"] as? [Int], patch.count == 3, let batch = json["batch"] as? Int else {
-            throw fail("lacks patch [x, y, z] or batch")
+        let spacing = (pre["target_spacing"] as? [NSNumber])?.map(\.doubleValue)
+        guard let patch = (json["patch"] as? [NSNumber])?.map(\.intValue), patch.count == 3,
+              let batch = (training["batch"] as? NSNumber)?.intValue else {
+            throw fail("lacks patch [D, H, W] or training.batch")
+        }
+        guard let conventionName = json["label_convention"] as? String, let targetName = training["target"] as? String,
+              let target = TrainingTarget(rawValue: targetName), let names = training["label_names"] as? [String: String] else {
+            throw fail("lacks label_convention, training.target or training.label_names")
+        }
+        var labelNames: [Int: String] = [:]
+        for (key, value) in names { if let k = Int(key) { labelNames[k] = value } }
+        let regions = (training["convention_regions"] as? [[String: Any]] ?? []).compactMap { item -> (name: String, labels: Set<Int>)? in
+            guard let n = item["name"] as? String, let values = (item["labels"] as? [NSNumber])?.map(\.intValue) else { return nil }
+            return (n, Set(values))
         }
         modelName = name
         modelConfig = config
         modalities = json["modalities"] as? [String] ?? []
-        labels = try TrainingLabels(json: labelsJSON)
+        labels = try TrainingLabels(convention: LabelConvention(name: conventionName, labels: labelNames, regions: regions), target: target)
         preprocessor = Preprocessor(targetSpacing: spacing, normalization: normalization,
                                     cropToNonzero: pre["crop_to_nonzero"] as? Bool ?? true)
-        plan = TrainingPlan(patchSize: patch.reversed(), batchSize: batch, recompute: json["recompute"] as? [String] ?? [])
-        seed = UInt64(json["seed"] as? String ?? "0") ?? 0
-        epochs = json["epochs"] as? Int ?? 0
-        iterationsPerEpoch = json["iterations_per_epoch"] as? Int ?? 0
-        pipelineText = json["pipeline"] as? String ?? ""
-        pipelineName = json["pipeline_name"] as? String ?? ""
+        plan = TrainingPlan(patchSize: patch, batchSize: batch, recompute: training["recompute"] as? [String] ?? [])
+        seed = UInt64(training["seed"] as? String ?? "0") ?? 0
+        epochs = (training["epochs"] as? NSNumber)?.intValue ?? 0
+        iterationsPerEpoch = (training["iterations_per_epoch"] as? NSNumber)?.intValue ?? 0
+        pipelineText = training["pipeline"] as? String ?? ""
+        pipelineName = training["pipeline_name"] as? String ?? ""
     }
 }
 
