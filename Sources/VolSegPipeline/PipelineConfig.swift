@@ -46,9 +46,8 @@ public struct DataSettings: Sendable {
     /// Expected modality order; nil = the dataset's. Checked against the dataset when given.
     public var modalities: [String]?
     /// Cases listed explicitly (paths relative to --data) instead of a detected dataset layout.
+    /// Every case is preprocessed once and held in memory (the planner counts it).
     public var cases: [ExplicitCase]?
-    /// Upper bound of preprocessed cases held in memory; nil = all of them.
-    public var cacheBytes: Int?
 }
 
 /// A case named in the pipeline file: its channel files and label file, relative to --data.

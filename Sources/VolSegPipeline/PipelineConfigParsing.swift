@@ -69,12 +69,8 @@ extension PipelineConfig {
             }
             if cases!.isEmpty { throw r.error("cases", "must list at least one case") }
         }
-        var cacheBytes: Int?
-        if let text = try r.string("cache") {
-            do { cacheBytes = try MemorySize.parse(text) } catch { throw r.error("cache", "\(error)") }
-        }
         let settings = DataSettings(labelConvention: convention, target: try r.choice("target", default: TrainingTarget.labels),
-                                    modalities: try r.strings("modalities"), cases: cases, cacheBytes: cacheBytes)
+                                    modalities: try r.strings("modalities"), cases: cases)
         try r.finish()
         return settings
     }

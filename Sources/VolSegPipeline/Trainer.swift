@@ -67,9 +67,13 @@ public final class Trainer {
         ResourceUsage.resetPeakResident()
         try FileManager.default.createDirectory(at: options.runFolder, withIntermediateDirectories: true)
 
-        let resumed = options.resume ? try readResumeCheckpoint() : nil
+        // Dropped once its tensors are copied into the model and optimizer (it holds a copy of both).
+        var resumed = options.resume ? try readResumeCheckpoint() : nil
         let data = try TrainingData.load(config: config, folder: options.dataFolder,
                                          normalization: resumed?.1.preprocessor.normalization, log: progress.message)
+        let preprocessingPeak = ledger.peakBytes
+        progress.message("data: \(data.training.count) training and \(data.validation.count) validation case(s), "
+            + "\(MemorySize.short(data.cacheBytes)) in memory; preprocessing peak \(MemorySize.short(preprocessingPeak)) (ledger)")
         let planner = MemoryPlanner(config: config, data: PlanningData(data))
         var plan: TrainingPlan
         if let (_, run, _) = resumed {
@@ -80,6 +84,10 @@ public final class Trainer {
         } else {
             plan = try planner.plan(budget: options.memoryBudget)
         }
+        // Planning runs on shape-only tensors, which the ledger counts like real ones: forget
+        // that peak, keeping the preprocessing one, so the log shows what the run itself reached.
+        ledger.resetPeak()
+        func ledgerPeak() -> Int { max(preprocessingPeak, ledger.peakBytes) }
         progress.message("plan: patch \(plan.patchSizeXYZ) (x y z), batch \(plan.batchSize)"
             + (plan.recompute.isEmpty ? "" : ", recompute \(plan.recompute.joined(separator: " "))")
             + ", predicted peak \(MemorySize.short(plan.predictedPeakBytes))"
@@ -108,10 +116,11 @@ public final class Trainer {
             rng = RandomGenerator(state: saved.rngState)
             progress.message("resuming after epoch \(saved.epochsDone) (step \(saved.iterationsDone))")
         }
+        resumed = nil
 
         let structures = data.labels.reportedStructures.map(\.name)
         let log = try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: structures,
-                                  keepIterations: resumed != nil ? state.iterationsDone : nil)
+                                  keepIterations: options.resume ? state.iterationsDone : nil)
         let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize, foregroundShare: config.sampling.foregroundShare)
         let loader = BatchLoader(cases: data.training, sampler: sampler,
                                  augmenter: PatchAugmenter(settings: config.augmentation, patchSize: plan.patchSize))
@@ -151,7 +160,7 @@ public final class Trainer {
                 try log.append(TrainingLog.Row(epoch: epoch, iteration: state.iterationsDone, loss: value,
                                                learningRate: optimizer.learningRate, validationDice: dice,
                                                seconds: secondsBefore + Date().timeIntervalSince(started),
-                                               ledgerPeakBytes: ledger.peakBytes, rssPeakBytes: rss))
+                                               ledgerPeakBytes: ledgerPeak(), rssPeakBytes: rss))
                 state.iterationsDone += 1
                 if let budget = options.memoryBudget, rss > budget {
                     throw MemoryBudgetExceeded(residentBytes: rss, budgetBytes: budget)
@@ -184,7 +193,7 @@ public final class Trainer {
         }
         return TrainingSummary(plan: plan, epochsDone: state.epochsDone, structureNames: structures, lastDice: lastDice,
                                bestDice: state.bestDice, secondsPerEpoch: epochSeconds.isEmpty ? 0 : epochSeconds.reduce(0, +) / Double(epochSeconds.count),
-                               ledgerPeakBytes: ledger.peakBytes, rssPeakBytes: ResourceUsage.peakResidentBytes)
+                               ledgerPeakBytes: ledgerPeak(), rssPeakBytes: ResourceUsage.peakResidentBytes)
     }
 
     static func meanIgnoringNaN(_ values: [Double]) -> Double {

@@ -117,6 +117,12 @@ final class TrainCLITests: XCTestCase {
                                    "--epochs", "1", "--iterations-per-epoch", "1", "--no-progress"])
         XCTAssertEqual(trained.status, 0, trained.stderr)
         XCTAssertTrue(trained.stderr.contains("plan: patch \(patch) (x y z), batch 2"), trained.stderr)
+        // The ledger peak the run reached is within the planned one.
+        let log = try rows(run)
+        let column = log.header.firstIndex(of: "ledger_peak_bytes")!
+        let reached = log.rows.map { Int($0[column])! }.max()!
+        XCTAssertLessThanOrEqual(reached, plan["ledger_peak_bytes"] as! Int)
+        print("planned ledger peak \(plan["ledger_peak_bytes"]!), reached \(reached)")
     }
 
     func testTooSmallBudgetIsRefusedBeforeTraining() throws {

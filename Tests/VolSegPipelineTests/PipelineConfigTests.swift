@@ -56,7 +56,7 @@ final class PipelineConfigTests: XCTestCase {
             optimizer: {kind: adamw, learning_rate: 3e-4, weight_decay: 1e-2, gradient_clip: none}
             augmentation: {rotation: none, gamma: {probability: 0.5, range: [0.8, 1.2]}, mirror: {axes: [x, z]}}
             validation: {split: slab, axis: z, from: 64}
-            data: {labels: lits, cache: 512MiB}
+            data: {labels: lits}
             """)
         XCTAssertEqual(config.patch.size, [64, 48, 32])
         XCTAssertEqual(config.patch.batch, 3)
@@ -70,7 +70,7 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(config.validation.split, .slab)
         XCTAssertEqual(config.validation.axis, 2)
         XCTAssertEqual(config.validation.from, 64)
-        XCTAssertEqual(config.data.cacheBytes, 512 << 20)
+        XCTAssertEqual(config.data.labelConvention, "lits")
     }
 
     func testUnknownKeyNamesTheKeyTheFileAndTheLine() {
