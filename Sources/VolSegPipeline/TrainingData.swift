@@ -9,8 +9,8 @@ public struct TrainingData: @unchecked Sendable {
     public var labels: TrainingLabels
     public var modalities: [String]
     public var preprocessor: Preprocessor
-    /// Raw image + label bytes (Float32, file grid) of the largest case: preprocessing holds a few
-    /// copies of it at once, which the memory planner counts.
+    /// Image + label bytes (Float32, whole files) of the largest case as read: preprocessing holds
+    /// a few copies of it at once, which the memory planner counts.
     public var largestSourceBytes: Int
 
     /// Median [D, H, W] of the training cases (the planner's largest useful patch).
@@ -56,8 +56,8 @@ public struct TrainingData: @unchecked Sendable {
         var largestSource = 0
         func prepare(_ sources: [Source]) throws -> [TrainingCase] {
             try sources.map { source in
-                let (image, labelMap, header, file) = try loadVoxels(source)
-                largestSource = max(largestSource, image.byteCount + labelMap.byteCount)
+                let (image, labelMap, header, file, loaded) = try loadVoxels(source)
+                largestSource = max(largestSource, loaded)
                 let shape = [image.shape[3], image.shape[2], image.shape[1]]
                 let orientation = CanonicalOrientation(affine: header.affine, spatialShape: shape)
                 let prepared = preprocessor.run(image: orientation.toCanonical(image), spacing: orientation.canonicalSpacing,
@@ -142,17 +142,19 @@ public struct TrainingData: @unchecked Sendable {
     }
 
     /// Image [C, D, H, W] and labels [1, D, H, W] on the file grid (cut to the slab), the image
-    /// header (its affine gives the orientation; a slab keeps it) and the label file's path.
-    static func loadVoxels(_ source: Source) throws -> (Tensor, Tensor, NIfTIHeader, String) {
+    /// header (its affine gives the orientation; a slab keeps it), the label file's path, and the
+    /// bytes of image and labels as read (the whole files, also for a slab).
+    static func loadVoxels(_ source: Source) throws -> (Tensor, Tensor, NIfTIHeader, String, Int) {
         let image = try source.item.loadImage()
         try image.requireThreeDimensional()
         guard let label = try source.item.loadLabel(matching: image), let file = source.item.labelFile else {
             throw TrainingSetupError("case \(source.item.id) has no label map")
         }
-        guard let slab = source.slab else { return (image.voxels, label.voxels, image.header, file.path) }
+        let loaded = image.voxels.byteCount + label.voxels.byteCount
+        guard let slab = source.slab else { return (image.voxels, label.voxels, image.header, file.path, loaded) }
         let tensorAxis = 3 - slab.axis
         return (image.voxels.slice(axis: tensorAxis, slab.range), label.voxels.slice(axis: tensorAxis, slab.range),
-                image.header, file.path)
+                image.header, file.path, loaded)
     }
 
     /// nnU-Net's CT scheme over the TRAINING cases' foreground (label > 0): 0.5/99.5 percentiles
@@ -161,7 +163,7 @@ public struct TrainingData: @unchecked Sendable {
         let perCase = max(10_000, 1_000_000 / max(sources.count, 1))
         var samples: [Float] = []
         for source in sources {
-            let (image, labels, _, _) = try loadVoxels(source)
+            let (image, labels, _, _, _) = try loadVoxels(source)
             let volume = labels.count
             let x = image.data, y = labels.data
             var foreground = 0

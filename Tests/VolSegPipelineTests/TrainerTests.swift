@@ -128,6 +128,14 @@ final class TrainerTests: XCTestCase {
                                     "seconds", "ledger_peak_bytes", "rss_peak_bytes"])
     }
 
+    func testPreprocessingPeakIsWithinThePlannersBound() throws {
+        let data = try bratsData(), config = try tinyConfig()
+        let (loaded, peak) = try MemoryLedger.shared.measurePeak { try TrainingData.load(config: config, folder: data) }
+        let bound = loaded.cacheBytes + MemoryPlanner.preprocessingCopies * loaded.largestSourceBytes
+        print("preprocessing peak \(peak) bytes, bound \(bound) (cache \(loaded.cacheBytes), largest case \(loaded.largestSourceBytes))")
+        XCTAssertLessThanOrEqual(peak, bound)
+    }
+
     /// A model that returns the image's class index (channel 0) as large logits: perfect Dice.
     final class OracleModel: Module, SegmentationModel {
         let outputs: Int
