@@ -17,14 +17,6 @@ extension RecomputableStages {
     /// a stage with BatchNorm must not update its running statistics a second time then.
     public func runStage(_ name: String, _ x: Tensor, _ body: @escaping (Tensor, _ isRecompute: Bool) -> Tensor) -> Tensor {
         guard GradMode.isEnabled, recomputedStages.contains(name) else { return body(x, false) }
-        // A checkpoint records a node only when an input needs a gradient; the network's input
-        // (the image) needs none, yet the stage's weights do. A leaf stand-in that asks for a
-        // gradient keeps the node; its gradient (one input-sized tensor) is dropped with the graph.
-        var input = x
-        if !x.needsGrad {
-            input = x.detached()
-            input.requiresGrad = true
-        }
-        return checkpoint([input]) { inputs, isRecompute in [body(inputs[0], isRecompute)] }[0]
+        return checkpoint([x]) { inputs, isRecompute in [body(inputs[0], isRecompute)] }[0]
     }
 }

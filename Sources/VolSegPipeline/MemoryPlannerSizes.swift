@@ -3,9 +3,6 @@ import Foundation
 /// How the planner and the trainer write sizes: exact bytes beside GiB where a person must act on
 /// the number (a budget, a minimum), the short binary form in progress lines.
 extension MemorySize {
-    /// Bytes of a SIZE argument (`6GiB`, `1536MiB`, `2GB`, bytes).
-    public static func parse(_ text: String) throws -> Int { try MemorySize(parsing: text).bytes }
-
     /// `2147483648 bytes (2.00 GiB)`.
     public static func describe(_ bytes: Int) -> String {
         "\(bytes) bytes (\(String(format: "%.2f", Double(bytes) / 1_073_741_824)) GiB)"

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if let memoryBudget {
-            do { _ = try MemorySize.parse(memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
+            do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
         }
         for (name, value) in [("--epochs", epochs), ("--iterations-per-epoch", iterationsPerEpoch), ("--stop-after-epochs", stopAfterEpochs)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
         common.apply()
         let pipeline = try PipelineConfig.load(URL(fileURLWithPath: config))
         var options = TrainingOptions(dataFolder: URL(fileURLWithPath: data), runFolder: URL(fileURLWithPath: out))
-        options.memoryBudget = try memoryBudget.map(MemorySize.parse)
+        options.memoryBudget = try memoryBudget.map { try MemorySize(parsing: $0).bytes }
         options.epochs = epochs
         options.iterationsPerEpoch = iterationsPerEpoch
         options.seed = common.seed

@@ -90,6 +90,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(regions?.map { $0["paint"] as? Int }, [2, 1, 4])
         XCTAssertNil(json["labels"])
         XCTAssertFalse(trained.model.isTraining)
+        // volseg segment reads the same file.
+        let bundle = try ModelBundle.load(url)
+        XCTAssertEqual(bundle.config.patch, [32, 32, 32])
+        XCTAssertEqual(bundle.config.modalities, ["T1", "T1ce", "T2", "FLAIR"])
+        XCTAssertEqual(bundle.config.preprocessor.normalization, .zScoreInsideMask)
+        guard case .regions(let regionsRead) = bundle.config.output else { return XCTFail("not a region model") }
+        XCTAssertEqual(regionsRead.map(\.paint), [2, 1, 4])
         // Same weights as the trainer wrote: the model reproduces the stored validation Dice.
         let training = try TrainingData.load(config: config, folder: data)
         let dice = ValidationRunner(patchSize: run.plan.patchSize, labels: run.labels).dice(model: trained.model, cases: training.validation)
