@@ -33,6 +33,12 @@ public struct ModelSettings: @unchecked Sendable {
     /// The model's JSON config (checked by the registry; input_channels and num_classes are
     /// filled in from the data when absent).
     public var config: [String: Any]
+    /// H-DenseUNet's training stage (1 2D network, 2 3D part + fusion with the 2D part frozen,
+    /// 3 end to end); nil for models trained in one go.
+    public var stage: Int?
+    /// A checkpoint whose weights start the run (e.g. stage 1's best for stage 2); relative
+    /// paths are taken from the working directory.
+    public var initializeFrom: String?
 }
 
 /// Whether the network predicts label classes (softmax) or overlapping regions (sigmoid per

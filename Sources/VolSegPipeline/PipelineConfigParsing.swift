@@ -48,7 +48,13 @@ extension PipelineConfig {
         guard r.has("name"), let name = try r.string("name") else {
             throw r.error("name", "is required (a model from `volseg models`, e.g. unet3d)")
         }
-        let settings = ModelSettings(name: name, config: try r.jsonObject("config"))
+        var stage: Int?
+        if r.has("stage") {
+            stage = try r.int("stage", default: 1)
+            guard (1...3).contains(stage!) else { throw r.error("stage", "must be 1, 2 or 3 (H-DenseUNet's training stages), got \(stage!)") }
+        }
+        let settings = ModelSettings(name: name, config: try r.jsonObject("config"), stage: stage,
+                                     initializeFrom: try r.string("initialize_from"))
         try r.finish()
         return settings
     }

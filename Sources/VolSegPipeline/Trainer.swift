@@ -98,6 +98,7 @@ public final class Trainer {
         let modelConfig = try config.resolvedModelConfig(channels: data.modalities.count, labels: data.labels)
         let model = try config.makeModel(config: modelConfig, seed: options.seed, planned: false)
         (model as? RecomputableStages)?.recomputedStages = Set(plan.recompute)
+        if !options.resume { try config.initializeWeights(model) }
         model.train()
         let parameters = model.trainableParameters
         let optimizer = config.makeOptimizer(parameters)

@@ -59,12 +59,33 @@ extension PipelineConfig {
         schedule.kind == .poly ? .poly(exponent: schedule.exponent) : .constant
     }
 
-    /// Builds the model (planned: shapes only, for the planner).
+    /// Builds the model (planned: shapes only, for the planner), in its training stage.
     public func makeModel(config: [String: Any], seed: UInt64, planned: Bool) throws -> SegmentationModel {
+        let built: SegmentationModel
         do {
-            return try ModelRegistry.make(name: model.name, config: config, initializer: ParameterInitializer(seed: seed, planned: planned))
+            built = try ModelRegistry.make(name: model.name, config: config, initializer: ParameterInitializer(seed: seed, planned: planned))
         } catch {
             throw PipelineConfigError(file: sourcePath, key: "model", problem: "\(error)")
+        }
+        if let stage = model.stage {
+            guard let staged = built as? HDenseUNet, let value = HDenseUNetStage(rawValue: stage) else {
+                throw PipelineConfigError(file: sourcePath, key: "model.stage", problem: "applies to H-DenseUNet only, not \(model.name)")
+            }
+            staged.setTrainingStage(value)
+        }
+        return built
+    }
+
+    /// Loads `model.initialize_from` into a freshly built model.
+    func initializeWeights(_ built: SegmentationModel) throws {
+        guard let path = model.initializeFrom else { return }
+        let url = URL(fileURLWithPath: path)
+        let checkpoint: Checkpoint
+        do { checkpoint = try Checkpoint.read(from: url) } catch {
+            throw PipelineConfigError(file: sourcePath, key: "model.initialize_from", problem: "\(path): \(error)")
+        }
+        do { try built.load(state: checkpoint.modelState) } catch {
+            throw PipelineConfigError(file: sourcePath, key: "model.initialize_from", problem: "\(path): \(error)")
         }
     }
 }

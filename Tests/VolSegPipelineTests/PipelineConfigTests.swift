@@ -40,6 +40,20 @@ final class PipelineConfigTests: XCTestCase {
         }
     }
 
+    func testHDenseUNetStagesAreSetOnTheModel() throws {
+        let labels = try TrainingLabels(convention: .lits, target: .labels)
+        let staged = try parse("model: {name: hdenseunet-small, stage: 2, initialize_from: runs/stage1/checkpoint_best.h5}\n")
+        XCTAssertEqual(staged.model.initializeFrom, "runs/stage1/checkpoint_best.h5")
+        let model = try staged.makeModel(config: try staged.resolvedModelConfig(channels: 1, labels: labels), seed: 0, planned: true)
+        XCTAssertEqual((model as? HDenseUNet)?.trainingStage, .hybridFrozen2D)
+        XCTAssertTrue(model.trainableParameters.allSatisfy { !$0.name.hasPrefix("dense2d.") })
+        let wrong = try parse("model: {name: unet3d, stage: 1}\n")
+        XCTAssertThrowsError(try wrong.makeModel(config: try wrong.resolvedModelConfig(channels: 1, labels: labels), seed: 0, planned: true)) {
+            XCTAssertTrue("\($0)".contains("'model.stage'"), "\($0)")
+        }
+        XCTAssertTrue(error("model: {name: hdenseunet, stage: 4}\n").contains("'model.stage'"))
+    }
+
     func testDefaultsAreNNUNets() throws {
         let config = try parse(minimal)
         XCTAssertEqual(config.name, "test")
