@@ -143,10 +143,16 @@ public struct MemoryPlanner {
             }
             if let index = plain { return try evaluate(patches[index], batch, fixed) }
         }
-        let smallest = try evaluate(patches.last!, batches.last!, config.patch.recompute ?? stages)
+        // The smallest plan: the smallest patch and batch, with every stage recomputed or none,
+        // whichever needs less (recomputing a one-layer stage saves nothing and costs a copy).
+        var smallest = try evaluate(patches.last!, batches.last!, config.patch.recompute ?? stages)
+        if config.patch.recompute == nil, !stages.isEmpty {
+            let stored = try evaluate(patches.last!, batches.last!, [])
+            if stored.predictedPeakBytes < smallest.predictedPeakBytes { smallest = stored }
+        }
         let description = "patch \(smallest.patchSizeXYZ), batch \(smallest.batchSize)"
             + (smallest.recompute.isEmpty ? "" : ", \(smallest.recompute.count == stages.count ? "every stage" : "\(smallest.recompute.count) stage(s)") recomputed")
-        throw MemoryBudgetError(budgetBytes: budget ?? 0, minimumBytes: smallest.predictedPeakBytes,
+        throw MemoryBudgetError(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
                                 smallestPlan: description, pipeline: config.sourcePath)
     }
 
