@@ -102,8 +102,9 @@ final class STUUpsample: Module {
     func callAsFunction(_ x: Tensor) -> Tensor { conv(x.upsampleNearest(scale: scale)) }
 }
 
-public final class STUNet: Module, SegmentationModel {
+public final class STUNet: Module, SegmentationModel, RecomputableStages {
     public let config: STUNetConfig
+    public var recomputedStages: Set<String> = []
     let encoder: [STUStage], upsamplers: [STUUpsample], decoder: [STUStage], heads: [Conv3d]
 
     public init(_ config: STUNetConfig, initializer: ParameterInitializer) {
@@ -155,19 +156,23 @@ public final class STUNet: Module, SegmentationModel {
          "deep_supervision": config.deepSupervision]
     }
 
+    public var stageNames: [String] {
+        encoder.indices.map { "conv_blocks_context.\($0)" } + decoder.indices.map { "conv_blocks_localization.\($0)" }
+    }
+
     /// Head outputs, full resolution first (head `seg_outputs.4` first for five pools).
     public func forward(_ x: Tensor) -> [Tensor] {
         var skips: [Tensor] = []
         var h = x
-        for stage in encoder.dropLast() {
-            h = stage(h)
-            skips.append(h)
+        for (d, stage) in encoder.enumerated() {
+            h = runStage("conv_blocks_context.\(d)", h) { input, _ in stage(input) }
+            if d < encoder.count - 1 { skips.append(h) }
         }
-        h = encoder[encoder.count - 1](h)
         var outputs: [Tensor] = []
         for u in 0..<decoder.count {
             h = Tensor.concat([upsamplers[u](h), skips[skips.count - 1 - u]], axis: 1)
-            h = decoder[u](h)
+            let stage = decoder[u]
+            h = runStage("conv_blocks_localization.\(u)", h) { input, _ in stage(input) }
             // Only the full-resolution head runs without deep supervision.
             if config.deepSupervision || u == decoder.count - 1 { outputs.append(heads[u](h)) }
         }

@@ -57,8 +57,9 @@ final class ConvNormActStack: Module {
     }
 }
 
-public final class UNet3D: Module, SegmentationModel {
+public final class UNet3D: Module, SegmentationModel, RecomputableStages {
     public let config: UNet3DConfig
+    public var recomputedStages: Set<String> = []
     let encoder: [ConvNormActStack], upsamplers: [ConvTranspose3d], decoder: [ConvNormActStack], heads: [Conv3d]
 
     public init(_ config: UNet3DConfig, initializer: ParameterInitializer) {
@@ -102,16 +103,21 @@ public final class UNet3D: Module, SegmentationModel {
          "convs_per_stage": config.convsPerStage, "deep_supervision": config.deepSupervision]
     }
 
+    public var stageNames: [String] {
+        encoder.indices.map { "encoder.\($0)" } + decoder.indices.map { "decoder.\($0)" }
+    }
+
     public func forward(_ x: Tensor) -> [Tensor] {
         var skips: [Tensor] = []
         var h = x
         for (s, stage) in encoder.enumerated() {
-            h = stage(h)
+            h = runStage("encoder.\(s)", h) { input, _ in stage(input) }
             if s < encoder.count - 1 { skips.append(h) }
         }
         var outputs: [Tensor] = []
         for u in 0..<decoder.count {
-            h = decoder[u](Tensor.concat([upsamplers[u](h), skips[skips.count - 1 - u]], axis: 1))
+            let stage = decoder[u]
+            h = runStage("decoder.\(u)", Tensor.concat([upsamplers[u](h), skips[skips.count - 1 - u]], axis: 1)) { input, _ in stage(input) }
             if config.deepSupervision {
                 outputs.append(heads[u](h))
             } else if u == decoder.count - 1 {

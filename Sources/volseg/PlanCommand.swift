@@ -2,14 +2,18 @@ import ArgumentParser
 import Foundation
 import VolSegPipeline
 
-/// `volseg plan`: memory planning in planning mode (shape-only tensors, exact ledger peaks).
-/// Implemented: the reversible-vs-stored comparison of the reversible-MBConv U-Net. Planning a
-/// training run from a pipeline config (`--config FILE --data DIR`) belongs to the training issue.
+/// `volseg plan`: memory planning in planning mode (shape-only tensors, exact ledger peaks). Two
+/// forms: a training run from a pipeline config (`--config FILE --data DIR`, in
+/// PlanTrainingRun.swift) and the reversible-vs-stored comparison of the reversible-MBConv U-Net.
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Plan memory: compare the reversible MBConv U-Net with the same network storing activations.",
+        abstract: "Plan memory: a training run's patch, batch and recomputed stages, or the reversible comparison.",
         discussion: """
+            volseg plan --config FILE --data DIR [--memory-budget SIZE] [--json]
+            chooses the patch size, batch size and recomputed stages that `volseg train` uses when the pipeline \
+            says auto, and predicts the whole process's peak (ledger peak plus a measured reserve).
+
             volseg plan --model revmbconv-unet --memory-budget 8GiB --compare-reversible [--json]
             reports, for the reversible network and the identical one that stores activations, the largest cubic \
             patch edge (multiple of 16), the most couplings per stage at 96^3 (up to 64) and the largest base \
@@ -32,10 +36,10 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print {\"reversible\":{...},\"plain\":{...}} as JSON.")
     var json = false
 
-    @Option(name: .long, help: "Pipeline configuration to plan a training run for (not implemented yet).")
+    @Option(name: .long, help: "Pipeline configuration (pipelines/*.yaml) of a training run to plan.")
     var config: String?
 
-    @Option(name: .long, help: "Dataset folder of the training run to plan (not implemented yet).")
+    @Option(name: .long, help: "Dataset folder of the training run to plan.")
     var data: String?
 
     @OptionGroup var common: CommonOptions
@@ -43,7 +47,13 @@ struct PlanCommand: ParsableCommand {
     var budget: MemorySize? { memoryBudget.flatMap { try? MemorySize(parsing: $0) } }
 
     func validate() throws {
-        if config != nil || data != nil { return }  // run() says that form is not implemented
+        if config != nil || data != nil {
+            guard config != nil, data != nil else { throw ValidationError("planning a training run needs both --config FILE and --data DIR") }
+            if let memoryBudget {
+                do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
+            }
+            return
+        }
         guard let memoryBudget else { throw ValidationError("--memory-budget SIZE is required (e.g. 8GiB)") }
         do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
         guard let model else { throw ValidationError("--model is required: volseg plan --model revmbconv-unet --memory-budget SIZE --compare-reversible") }
@@ -56,7 +66,10 @@ struct PlanCommand: ParsableCommand {
     }
 
     func run() throws {
-        if config != nil || data != nil { throw TrainingPlanNotImplemented() }
+        if let config, let data {
+            try TrainingRunPlanning.run(config: config, data: data, budget: budget?.bytes, json: json, common: common)
+            return
+        }
         common.apply()
         let options = try modelConfig.map { try ModelRegistry.parseConfig($0) } ?? [:]
         guard let network = try ModelRegistry.make(name: "revmbconv-unet", config: options,
@@ -105,13 +118,5 @@ struct PlanCommand: ParsableCommand {
             \(peak(.reversibleStacks)), stored \(peak(.stored))
             searched in \(String(format: "%.1f", r.seconds)) s
             """
-    }
-}
-
-/// The `--config FILE --data DIR` form plans a training run, which the training issue brings.
-struct TrainingPlanNotImplemented: Error, CustomStringConvertible {
-    var description: String {
-        "volseg plan --config FILE --data DIR (planning a training run) is not implemented yet; "
-            + "implemented: volseg plan --model revmbconv-unet --memory-budget SIZE --compare-reversible [--json]"
     }
 }

@@ -1,8 +1,70 @@
 import ArgumentParser
+import Foundation
 import VolSegPipeline
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a model from a pipeline configuration.")
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model from a pipeline configuration.",
+        discussion: """
+            Writes RUNDIR/checkpoint_last.h5 (every epoch), checkpoint_best.h5 (best mean validation \
+            Dice), log.csv (one row per step) and curves.png. With --memory-budget the run plans \
+            patch, batch and recomputed stages to fit (when the pipeline says auto), refuses a budget \
+            that nothing fits, and stops if resident memory ever exceeds it. --epochs is the total, \
+            also with --resume, which continues RUNDIR/checkpoint_last.h5 exactly.
+            """)
 
-    func run() throws { throw NotImplemented(command: "train") }
+    @Option(name: .long, help: "Pipeline file (pipelines/*.yaml).")
+    var config: String
+
+    @Option(name: .long, help: "Dataset folder (BraTS, MSD, LiTS, nnU-Net raw, or the folder the pipeline's data.cases are in).")
+    var data: String
+
+    @Option(name: [.long, .customShort("o")], help: "Run folder for checkpoints, log.csv and curves.png.")
+    var out: String
+
+    @Option(name: .customLong("memory-budget"), help: "Whole-process memory budget: bytes, or e.g. 6GiB, 1536MiB, 2GB.")
+    var memoryBudget: String?
+
+    @Option(name: .long, help: "Total epochs (default: the pipeline's).")
+    var epochs: Int?
+
+    @Option(name: .customLong("iterations-per-epoch"), help: "Steps per epoch (default: the pipeline's).")
+    var iterationsPerEpoch: Int?
+
+    @Flag(name: .long, help: "Continue RUNDIR/checkpoint_last.h5.")
+    var resume = false
+
+    @Option(name: .customLong("stop-after-epochs"), help: "Stop once this many epochs are done in total, as if killed (for tests of --resume).")
+    var stopAfterEpochs: Int?
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let memoryBudget {
+            do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
+        }
+        for (name, value) in [("--epochs", epochs), ("--iterations-per-epoch", iterationsPerEpoch), ("--stop-after-epochs", stopAfterEpochs)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
+        }
+    }
+
+    func run() throws {
+        common.apply()
+        let pipeline = try PipelineConfig.load(URL(fileURLWithPath: config))
+        var options = TrainingOptions(dataFolder: URL(fileURLWithPath: data), runFolder: URL(fileURLWithPath: out))
+        options.memoryBudget = try memoryBudget.map { try MemorySize(parsing: $0).bytes }
+        options.epochs = epochs
+        options.iterationsPerEpoch = iterationsPerEpoch
+        options.seed = common.seed
+        options.resume = resume
+        options.stopAfterEpochs = stopAfterEpochs
+        let style: TrainingProgress.Style = common.quiet ? .quiet : common.noProgress ? .plain : TrainingProgress.automaticStyle()
+        let summary = try Trainer(config: pipeline, options: options, progress: TrainingProgress(style: style)).run()
+        let dice = zip(summary.structureNames, summary.lastDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }
+        print("trained \(summary.epochsDone) epoch(s) into \(out): "
+            + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")
+            + String(format: "%.1f s/epoch; ", summary.secondsPerEpoch)
+            + "peak RSS \(MemorySize.short(summary.rssPeakBytes)), ledger peak \(MemorySize.short(summary.ledgerPeakBytes))")
+    }
 }
