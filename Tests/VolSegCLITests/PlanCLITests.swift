@@ -51,10 +51,11 @@ final class PlanCLITests: XCTestCase {
         }
     }
 
-    func testTrainingRunPlanningSaysItIsNotImplementedYet() throws {
+    func testTrainingRunPlanningNamesAMissingDataFolder() throws {
         let cli = try CLIRunner.make()
-        let result = try cli.run(["plan", "--config", "pipelines/brats-revmbconv.yaml", "--data", "/nonexistent"])
+        let result = try cli.run(["plan", "--config", "pipelines/brats-revmbconv.yaml", "--data", "/nonexistent",
+                                  "--memory-budget", "4GiB"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("not implemented yet"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("/nonexistent"), result.stderr)
     }
 }
