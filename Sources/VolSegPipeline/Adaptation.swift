@@ -88,10 +88,10 @@ public struct AdaptationWindows {
         window = SlidingWindow.window(patch: patch, divisor: divisor)
     }
 
-    /// Every sliding window (step 0.5) of every image, as (image, start) pairs.
-    public var slidingWindows: [(image: Int, start: [Int])] {
+    /// Every sliding window of every image at `step` (a fraction of the window), as (image, start) pairs.
+    public func slidingWindows(step: Double = 0.5) -> [(image: Int, start: [Int])] {
         images.indices.flatMap { i in
-            SlidingWindow(volumeShape: paddedShape(i), patch: window, step: 0.5).windows.map { (i, $0) }
+            SlidingWindow(volumeShape: paddedShape(i), patch: window, step: step).windows.map { (i, $0) }
         }
     }
 
@@ -100,6 +100,41 @@ public struct AdaptationWindows {
         let i = Int(generator.next() % UInt64(images.count))
         let shape = paddedShape(i)
         let start = zip(shape, window).map { size, w in size > w ? Int(generator.next() % UInt64(size - w + 1)) : 0 }
+        return (i, start)
+    }
+
+    /// Per image: the flat [D, H, W] indices (padded grid) of the voxels `model` predicts as
+    /// foreground with its current statistics: the source model's own segmentation stands in for
+    /// the labels a source-free adaptation may not read.
+    public func predictedForeground(model: SegmentationModel, output: SegmentationOutput) -> [[Int]] {
+        images.indices.map { i in
+            let image = padded(i)
+            let p = SlidingWindowInference(model: model, output: output, patch: window).predict(image)
+            let channels = p.shape[0], volume = p.count / channels, values = p.data
+            var found: [Int] = []
+            for v in 0..<volume {
+                if output.isRegionBased {
+                    if (0..<channels).contains(where: { values[$0 * volume + v] > 0.5 }) { found.append(v) }
+                } else {
+                    var best = 0
+                    for c in 1..<channels where values[c * volume + v] > values[best * volume + v] { best = c }
+                    if best != 0 { found.append(v) }
+                }
+            }
+            return found
+        }
+    }
+
+    /// A window centred (as far as the image allows) on a uniformly chosen voxel of `foreground`
+    /// of a uniformly chosen image that has some; a random window when none has.
+    public func foregroundWindow(_ foreground: [[Int]], _ generator: inout RandomGenerator) -> (image: Int, start: [Int]) {
+        let candidates = foreground.indices.filter { !foreground[$0].isEmpty }
+        guard !candidates.isEmpty else { return randomWindow(&generator) }
+        let i = candidates[Int(generator.next() % UInt64(candidates.count))]
+        let shape = paddedShape(i)
+        let flat = foreground[i][Int(generator.next() % UInt64(foreground[i].count))]
+        let voxel = [flat / (shape[1] * shape[2]), (flat / shape[2]) % shape[1], flat % shape[2]]
+        let start = (0..<3).map { min(max(voxel[$0] - window[$0] / 2, 0), max(shape[$0] - window[$0], 0)) }
         return (i, start)
     }
 
