@@ -9,7 +9,7 @@ final class AdaptationRefusalTests: XCTestCase {
                                            initializer: ParameterInitializer(seed: 0))
         let image = Tensor.zeros([1, 8, 8, 8])
         let windows = AdaptationWindows(images: [image], patch: [8, 8, 8], divisor: model.sizeDivisor)
-        XCTAssertThrowsError(try AdaBN.adapt(model, modelName: "unet3d.h5", windows: windows)) { error in
+        XCTAssertThrowsError(try AdaBN.adapt(model, modelName: "unet3d.h5", output: .labels([0, 1]), windows: windows)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("unet3d.h5") && text.contains("InstanceNorm") && text.contains("no BatchNorm"), text)
         }
