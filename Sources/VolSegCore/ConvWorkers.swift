@@ -17,7 +17,9 @@ enum ConvWorkers {
 
     /// Calls `body(item, worker, parallel)` for every item. With one worker the items run in order
     /// on this thread, and `parallel` tells the body to spread its own loops (and OpenBLAS keeps
-    /// its threads). With more, workers take items as they finish the previous one, `parallel`
+    /// its threads). With more, worker w takes items w, w + workers, ... (a fixed assignment, so
+    /// per-worker gradient sums add in the same order every run and training is bit-reproducible,
+    /// which exact resume needs; dynamic hand-out changed the last bit between runs), `parallel`
     /// is false, and OpenBLAS runs on one thread inside each worker (never a multi-threaded GEMM
     /// inside a concurrentPerform).
     static func run(items: Int, workers: Int, _ body: (_ item: Int, _ worker: Int, _ parallel: Bool) -> Void) {
@@ -25,25 +27,10 @@ enum ConvWorkers {
             for item in 0..<items { body(item, 0, true) }
             return
         }
-        let next = WorkCounter()
         SingleThreadedBLAS.run {
             Parallel.forEach(workers) { worker in
-                while let item = next.take(below: items) { body(item, worker, false) }
+                for item in stride(from: worker, to: items, by: workers) { body(item, worker, false) }
             }
-        }
-    }
-}
-
-/// Hands out work items 0, 1, 2, ... to whichever worker asks first.
-final class WorkCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-
-    func take(below limit: Int) -> Int? {
-        lock.withLock {
-            guard next < limit else { return nil }
-            defer { next += 1 }
-            return next
         }
     }
 }
