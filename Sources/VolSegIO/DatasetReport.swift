@@ -63,12 +63,12 @@ public struct DatasetReport: Sendable {
 
     public var json: String {
         let problemObjects = problems.map { p in
-            "{\"case\": \(p.caseID.map(JSONNumber.string) ?? "null"), \"file\": \(JSONNumber.string(p.file)), "
-                + "\"problem\": \(JSONNumber.string(p.problem))}"
+            "{\"case\": \(p.caseID.map(JSONText.string) ?? "null"), \"file\": \(JSONText.string(p.file)), "
+                + "\"problem\": \(JSONText.string(p.problem))}"
         }
-        return "{\"layout\": \(JSONNumber.string(layoutName)), \"cases\": \(cases.count), "
-            + "\"modalities\": [\(modalities.map(JSONNumber.string).joined(separator: ", "))], "
-            + "\"label_convention\": \(JSONNumber.string(labelConvention.name)), "
+        return "{\"layout\": \(JSONText.string(layoutName)), \"cases\": \(cases.count), "
+            + "\"modalities\": [\(modalities.map(JSONText.string).joined(separator: ", "))], "
+            + "\"label_convention\": \(JSONText.string(labelConvention.name)), "
             + "\"problems\": [\(problemObjects.joined(separator: ", "))]}"
     }
 

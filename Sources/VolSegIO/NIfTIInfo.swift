@@ -20,7 +20,7 @@ public struct NIfTIInfo: Sendable {
     /// One JSON object: nifti_version, shape, datatype, qform_code, sform_code, pixdim (first 4),
     /// affine (nested row-major 4x4), scl_slope, scl_inter, sum, min, max, nonfinite_count.
     public var json: String {
-        let affine = "[" + header.affine.rows.map { "[" + $0.map(JSONNumber.format).joined(separator: ", ") + "]" }
+        let affine = "[" + header.affine.rows.map { "[" + $0.map(JSONText.format).joined(separator: ", ") + "]" }
             .joined(separator: ", ") + "]"
         let fields: [(String, String)] = [
             ("nifti_version", String(header.version)),
@@ -28,13 +28,13 @@ public struct NIfTIInfo: Sendable {
             ("datatype", String(header.datatype)),
             ("qform_code", String(header.qformCode)),
             ("sform_code", String(header.sformCode)),
-            ("pixdim", "[" + header.pixdim[0..<4].map(JSONNumber.format).joined(separator: ", ") + "]"),
+            ("pixdim", "[" + header.pixdim[0..<4].map(JSONText.format).joined(separator: ", ") + "]"),
             ("affine", affine),
-            ("scl_slope", JSONNumber.format(header.effectiveSlope)),
-            ("scl_inter", JSONNumber.format(header.effectiveIntercept)),
-            ("sum", JSONNumber.format(statistics.sum)),
-            ("min", statistics.min.map { JSONNumber.format(Double($0)) } ?? "null"),
-            ("max", statistics.max.map { JSONNumber.format(Double($0)) } ?? "null"),
+            ("scl_slope", JSONText.format(header.effectiveSlope)),
+            ("scl_inter", JSONText.format(header.effectiveIntercept)),
+            ("sum", JSONText.format(statistics.sum)),
+            ("min", statistics.min.map { JSONText.format(Double($0)) } ?? "null"),
+            ("max", statistics.max.map { JSONText.format(Double($0)) } ?? "null"),
             ("nonfinite_count", String(statistics.nonfiniteCount)),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
@@ -65,16 +65,17 @@ public struct NIfTIInfo: Sendable {
     }
 }
 
-/// JSON number text: integers without a fraction, others with Swift's shortest round-trip form.
-enum JSONNumber {
+/// JSON text written by hand (fixed key order): numbers (integers without a fraction, others in
+/// Swift's shortest round-trip form) and escaped string literals.
+public enum JSONText {
     static func format(_ value: Double) -> String {
         if !value.isFinite { return "null" }
         if value == value.rounded(), abs(value) < 1e15 { return String(format: "%.1f", value) }
         return String(value)
     }
 
-    /// A JSON string literal.
-    static func string(_ text: String) -> String {
+    /// A JSON string literal, with the escapes JSON requires.
+    public static func string(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

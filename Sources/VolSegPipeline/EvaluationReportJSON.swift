@@ -14,21 +14,7 @@ public enum EvaluationReportJSON {
 
     static let integerKeys: Set<String> = ["tp", "fp", "fn", "tn", "n_pred", "n_ref"]
 
-    static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ text: String) -> String { JSONText.string(text) }
 
     /// `{"key": value, ...}` with the keys in the given order; keys whose value is nil are left out.
     static func object(_ entries: [(String, String?)], indent: String) -> String {
