@@ -24,9 +24,3 @@ struct CommonOptions: ParsableArguments {
         if let threads { Parallel.setThreadCount(threads) }
     }
 }
-
-/// Thrown by subcommands whose issue has not landed yet: they say so and exit non-zero.
-struct NotImplemented: Error, CustomStringConvertible {
-    let command: String
-    var description: String { "volseg \(command) is not implemented yet in this version" }
-}
