@@ -2,31 +2,13 @@ import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
 
-private func golden(_ group: String, _ name: String) throws -> Tensor {
-    guard let t = try GoldenFile.tensor("ops.h5", "\(group)/\(name)") else {
-        throw XCTSkip("../shared is absent: ops.h5 \(group) not checked")
-    }
-    return t
-}
 
 final class ActivationGoldenTests: XCTestCase {
-    private func check(_ group: String, _ op: (Tensor) -> Tensor) throws {
-        let x = try golden(group, "x")
-        x.requiresGrad = true
-        let y = op(x)
-        Tensor.backward(roots: [y], gradients: [try golden(group, "gy")])
-        for (label, actual, expected) in [("y", y, try golden(group, "y")), ("gx", x.grad!, try golden(group, "gx"))] {
-            let error = relativeError(actual, expected)
-            print("golden \(group) \(label): relative error \(error)")
-            XCTAssertLessThan(error, 1e-4, "\(group) \(label)")
-        }
-    }
-
-    func testReLUMatchesPyTorch() throws { try check("relu") { $0.relu() } }
-    func testLeakyReLUMatchesPyTorch() throws { try check("leaky_relu_0.01") { $0.leakyReLU(slope: 0.01) } }
-    func testSiLUMatchesPyTorch() throws { try check("silu") { $0.silu() } }
-    func testSigmoidMatchesPyTorch() throws { try check("sigmoid") { $0.sigmoid() } }
-    func testReLU6MatchesPyTorch() throws { try check("relu6") { $0.relu6() } }
+    func testReLUMatchesPyTorch() throws { try checkUnaryGolden("relu") { $0.relu() } }
+    func testLeakyReLUMatchesPyTorch() throws { try checkUnaryGolden("leaky_relu_0.01") { $0.leakyReLU(slope: 0.01) } }
+    func testSiLUMatchesPyTorch() throws { try checkUnaryGolden("silu") { $0.silu() } }
+    func testSigmoidMatchesPyTorch() throws { try checkUnaryGolden("sigmoid") { $0.sigmoid() } }
+    func testReLU6MatchesPyTorch() throws { try checkUnaryGolden("relu6") { $0.relu6() } }
 }
 
 final class ActivationTests: XCTestCase {

@@ -2,12 +2,6 @@ import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
 
-private func golden(_ group: String, _ name: String) throws -> Tensor {
-    guard let t = try GoldenFile.tensor("ops.h5", "\(group)/\(name)") else {
-        throw XCTSkip("../shared is absent: ops.h5 \(group) not checked")
-    }
-    return t
-}
 
 /// Class indices 0..<classes as floats, deterministic.
 private func seededLabels(_ shape: [Int], classes: Int, seed: UInt64) -> Tensor {

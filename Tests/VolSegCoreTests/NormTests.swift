@@ -2,12 +2,6 @@ import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
 
-private func golden(_ group: String, _ name: String) throws -> Tensor {
-    guard let t = try GoldenFile.tensor("ops.h5", "\(group)/\(name)") else {
-        throw XCTSkip("../shared is absent: ops.h5 \(group) not checked")
-    }
-    return t
-}
 
 /// Asserts ‖actual − expected‖ / ‖expected‖ < 1e-4 (the golden README's bound) and prints it.
 private func assertMatches(_ actual: Tensor?, _ expected: Tensor, _ label: String,

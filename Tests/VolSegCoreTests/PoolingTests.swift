@@ -2,12 +2,6 @@ import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
 
-private func golden(_ group: String, _ name: String) throws -> Tensor {
-    guard let t = try GoldenFile.tensor("ops.h5", "\(group)/\(name)") else {
-        throw XCTSkip("../shared is absent: ops.h5 \(group) not checked")
-    }
-    return t
-}
 
 /// Distinct values at least 0.05 apart, shuffled: no two elements of a window come within a
 /// finite-difference step of each other, so the maximum never switches during the check.
@@ -36,21 +30,9 @@ private func naivePool(_ x: Tensor, kernel k: [Int], stride s: [Int], max useMax
 }
 
 final class PoolingGoldenTests: XCTestCase {
-    private func check(_ group: String, _ op: (Tensor) -> Tensor) throws {
-        let x = try golden(group, "x")
-        x.requiresGrad = true
-        let y = op(x)
-        Tensor.backward(roots: [y], gradients: [try golden(group, "gy")])
-        for (label, actual, expected) in [("y", y, try golden(group, "y")), ("gx", x.grad!, try golden(group, "gx"))] {
-            let error = relativeError(actual, expected)
-            print("golden \(group) \(label): relative error \(error)")
-            XCTAssertLessThan(error, 1e-4, "\(group) \(label)")
-        }
-    }
-
-    func testMaxPoolMatchesPyTorch() throws { try check("maxpool3d_k2s2") { $0.maxPool(kernel: [2, 2, 2], stride: [2, 2, 2]) } }
-    func testAvgPoolMatchesPyTorch() throws { try check("avgpool3d_k2s2") { $0.avgPool(kernel: [2, 2, 2]) } }
-    func testGlobalAvgPoolMatchesPyTorch() throws { try check("global_avgpool3d") { $0.globalAvgPool() } }
+    func testMaxPoolMatchesPyTorch() throws { try checkUnaryGolden("maxpool3d_k2s2") { $0.maxPool(kernel: [2, 2, 2], stride: [2, 2, 2]) } }
+    func testAvgPoolMatchesPyTorch() throws { try checkUnaryGolden("avgpool3d_k2s2") { $0.avgPool(kernel: [2, 2, 2]) } }
+    func testGlobalAvgPoolMatchesPyTorch() throws { try checkUnaryGolden("global_avgpool3d") { $0.globalAvgPool() } }
 }
 
 final class PoolingTests: XCTestCase {

@@ -2,12 +2,6 @@ import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
 
-private func golden(_ group: String, _ name: String) throws -> Tensor {
-    guard let t = try GoldenFile.tensor("ops.h5", "\(group)/\(name)") else {
-        throw XCTSkip("../shared is absent: ops.h5 \(group) not checked")
-    }
-    return t
-}
 
 /// PyTorch's align_corners = false rule written out per voxel in Float64: the reference for sizes
 /// the golden file does not cover.
@@ -32,24 +26,12 @@ private func naiveResize(_ x: Tensor, to size: [Int], linear: Bool) -> [Float] {
 }
 
 final class UpsamplingGoldenTests: XCTestCase {
-    private func check(_ group: String, _ op: (Tensor) -> Tensor) throws {
-        let x = try golden(group, "x")
-        x.requiresGrad = true
-        let y = op(x)
-        Tensor.backward(roots: [y], gradients: [try golden(group, "gy")])
-        for (label, actual, expected) in [("y", y, try golden(group, "y")), ("gx", x.grad!, try golden(group, "gx"))] {
-            let error = relativeError(actual, expected)
-            print("golden \(group) \(label): relative error \(error)")
-            XCTAssertLessThan(error, 1e-4, "\(group) \(label)")
-        }
-    }
-
     func testNearestUpsamplingMatchesPyTorch() throws {
-        try check("upsample_nearest_x2") { $0.upsampleNearest(scale: [2, 2, 2]) }
+        try checkUnaryGolden("upsample_nearest_x2") { $0.upsampleNearest(scale: [2, 2, 2]) }
     }
 
     func testTrilinearUpsamplingMatchesPyTorch() throws {
-        try check("upsample_trilinear_x2") { $0.upsampleTrilinear(scale: [2, 2, 2]) }
+        try checkUnaryGolden("upsample_trilinear_x2") { $0.upsampleTrilinear(scale: [2, 2, 2]) }
     }
 }
 
