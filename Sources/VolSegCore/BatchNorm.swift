@@ -10,25 +10,34 @@ import Foundation
 /// In evaluation mode the statistics are constants and the gradient is that of an affine map.
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
                       training: Bool, updateRunningStats: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+    batchNormalization(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                       training: training, updateRunningStats: updateRunningStats, momentum: momentum, eps: eps,
+                       slope: nil, name: "batch_norm")
+}
+
+/// BatchNorm, optionally followed by a (leaky) ReLU with `slope` in the same pass (`batchNormReLU`).
+func batchNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
+                        training: Bool, updateRunningStats: Bool, momentum: Float, eps: Float,
+                        slope: Float?, name: String) -> Tensor {
     let channels = x.rank >= 2 ? x.shape[1] : 0
     precondition(runningMean.count == channels && runningVar.count == channels,
-                 "batchNorm: running statistics \(runningMean.shape)/\(runningVar.shape) for \(channels) channels of \(x.shape)")
+                 "\(name): running statistics \(runningMean.shape)/\(runningVar.shape) for \(channels) channels of \(x.shape)")
     if !training {
         let planned = runningMean.isPlanned || runningVar.isPlanned
-        let fixed = planned ? nil : NormalizationStatistics(mean: runningMean.toArray().map(Double.init),
-                                                            variance: runningVar.toArray().map(Double.init))
-        if fixed == nil && !x.isPlanned {
-            preconditionFailure("batchNorm: evaluation mode needs real running statistics")
+        if planned && !x.isPlanned {
+            preconditionFailure("\(name): evaluation mode needs real running statistics")
         }
-        return normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: nil,
-                             fixed: fixed ?? NormalizationStatistics(mean: [], variance: []),
-                             name: "batch_norm_eval").output
+        let fixed = planned ? NormalizationStatistics(mean: [], variance: [])
+            : NormalizationStatistics(mean: runningMean.toArray().map(Double.init),
+                                      variance: runningVar.toArray().map(Double.init))
+        return normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: slope,
+                             fixed: fixed, name: name + "_eval").output
     }
     let layout = NormalizationLayout(shape: x.shape, grouping: .batch)
     let perChannel = layout.elementsPerStatistic
-    precondition(perChannel > 1, "batchNorm: training needs more than one value per channel, got shape \(x.shape)")
-    let result = normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: nil,
-                               fixed: nil, name: "batch_norm")
+    precondition(perChannel > 1, "\(name): training needs more than one value per channel, got shape \(x.shape)")
+    let result = normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: slope,
+                               fixed: nil, name: name)
     if updateRunningStats, let stats = result.statistics, !runningMean.isPlanned, !runningVar.isPlanned {
         let unbiased = Double(perChannel) / Double(perChannel - 1)
         let m = Double(momentum)
