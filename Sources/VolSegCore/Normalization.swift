@@ -1,9 +1,9 @@
 import Foundation
 
 // The forward/backward pair shared by BatchNorm, InstanceNorm and GroupNorm (NormalizationKernels
-// holds the loops). Backward keeps only the input x and a few numbers per plane: the normalised
-// output is rebuilt from x where needed, so a norm costs one saved tensor, like the convolution
-// before it would if it kept its output.
+// holds the loops). Backward keeps one tensor and a few numbers per plane: the output y when it
+// determines x - mean (see SavedPlanes; the convolution after the norm keeps y anyway, so the norm
+// costs no tensor of its own and the convolution output before it is freed), else the input x.
 
 /// The result of one normalisation: the output and, when computed from the batch, the statistics
 /// (BatchNorm uses them to update its running estimates).
@@ -53,7 +53,12 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     if let bias { inputs.append(bias) }
     let needsInput = x.needsGrad, needsWeight = weight?.needsGrad ?? false, needsBias = bias?.needsGrad ?? false
     let hasWeight = weight != nil, hasBias = bias != nil
-    let saved = x.detached()
+    // Decided from the parameters, so planning decides alike; planned parameters (no values)
+    // count as the usual case, gamma 1 and beta 0.
+    let fromOutput = SavedPlanes.outputSuffices(gamma: weight.map { $0.isPlanned ? [] : $0.toArray() } ?? [],
+                                                beta: bias.map { $0.isPlanned ? [] : $0.toArray() } ?? [], slope: slope)
+    let saved = fromOutput ? out.detached() : x.detached()
+    let savedPlanes = SavedPlanes(fromOutput: fromOutput, mean: planeMean, scale: planeScale, shift: planeShift, slope: slope)
     let isFixed = fixed != nil
     Tensor.record(name, output: out, inputs: inputs) { g in
         let planned = g.isPlanned || saved.isPlanned
@@ -68,8 +73,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
         // Evaluation-mode BatchNorm is a fixed affine map: its input gradient needs no sums.
         let sums = isFixed && gw == nil && gb == nil
             ? (gradient: [Double](), gradientTimesCentred: [Double]())
-            : NormalizationKernels.gradientSums(saved.data, g.data, layout, planeMean: planeMean,
-                                                planeScale: planeScale, planeShift: planeShift, slope: slope)
+            : NormalizationKernels.gradientSums(saved.data, g.data, layout, savedPlanes)
         if let gw {
             var total = [Double](repeating: 0, count: channels)
             for plane in 0..<layout.planes {
@@ -100,9 +104,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
                     k1[plane] = Float(-r * r * r * groupGradientCentred[s] / m)
                 }
             }
-            NormalizationKernels.inputGradient(saved.data, g.data, gx.data, layout, planeMean: planeMean,
-                                               planeScale: planeScale, planeShift: planeShift, slope: slope,
-                                               k0: k0, k1: k1)
+            NormalizationKernels.inputGradient(saved.data, g.data, gx.data, layout, savedPlanes, k0: k0, k1: k1)
         }
         return grads
     }

@@ -207,18 +207,17 @@ enum NormalizationKernels {
     }
 
     /// Per plane: Σ g and Σ g * (x - mean), where g is the output gradient passed back through
-    /// the LeakyReLU (whose branch is recomputed from x exactly as forward computed it).
-    static func gradientSums(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ layout: NormalizationLayout,
-                             planeMean: [Float], planeScale: [Float], planeShift: [Float],
-                             slope: Float?) -> (gradient: [Double], gradientTimesCentred: [Double]) {
+    /// the LeakyReLU (whose branch is recomputed exactly as forward computed it). `saved` is x, or
+    /// the output y when `planes.fromOutput` (x - mean is then rebuilt from y).
+    static func gradientSums(_ saved: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ layout: NormalizationLayout,
+                             _ planes: SavedPlanes) -> (gradient: [Double], gradientTimesCentred: [Double]) {
         let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
         var partial = [Double](repeating: 0, count: chunks.count * 2)
         partial.withUnsafeMutableBufferPointer { out in
             let out = out
             chunks.forEach { plane, chunk, range in
                 let offset = plane * layout.spatial
-                let (s, t) = gradientSumsRange(x + offset, gy + offset, range, planeMean[plane],
-                                               planeScale[plane], planeShift[plane], slope)
+                let (s, t) = gradientSumsRange(saved + offset, gy + offset, range, planes.reconstruction(plane))
                 out[2 * (plane * chunks.perPlane + chunk)] = s
                 out[2 * (plane * chunks.perPlane + chunk) + 1] = t
             }
@@ -234,20 +233,12 @@ enum NormalizationKernels {
     }
 
     @inline(__always)
-    static func gradientSumsRange(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ range: Range<Int>,
-                                  _ m: Float, _ a: Float, _ b: Float, _ slope: Float?) -> (Double, Double) {
+    static func gradientSumsRange(_ saved: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ range: Range<Int>,
+                                  _ r: PlaneReconstruction) -> (Double, Double) {
         var s0 = SIMD8<Double>(), s1 = SIMD8<Double>(), t0 = SIMD8<Double>(), t1 = SIMD8<Double>()
-        let mv = Lanes(repeating: m), av = Lanes(repeating: a), bv = Lanes(repeating: b)
-        let slopeValue = slope ?? 1
         var i = range.lowerBound
         while i + 16 <= range.upperBound {
-            let centred = VectorMemory.load(x + i) - mv
-            var g = VectorMemory.load(gy + i)
-            if slope != nil {
-                var z = bv
-                z.addProduct(centred, av)
-                g = g.replacing(with: g * slopeValue, where: z .<= 0)
-            }
+            let (centred, g) = r.centredAndGradient(VectorMemory.load(saved + i), VectorMemory.load(gy + i))
             let gc = g * centred
             s0 += SIMD8<Double>(g.lowHalf)
             s1 += SIMD8<Double>(g.highHalf)
@@ -257,9 +248,7 @@ enum NormalizationKernels {
         }
         var s = (s0 + s1).sum(), t = (t0 + t1).sum()
         while i < range.upperBound {
-            let centred = x[i] - m
-            var g = gy[i]
-            if slope != nil, b.addingProduct(centred, a) <= 0 { g *= slopeValue }
+            let (centred, g) = r.centredAndGradient(saved[i], gy[i])
             s += Double(g)
             t += Double(g) * Double(centred)
             i += 1
@@ -268,27 +257,18 @@ enum NormalizationKernels {
     }
 
     /// gx = a * g + k1 * (x - mean) + k0 per plane, g masked by the LeakyReLU branch.
-    static func inputGradient(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
-                              _ layout: NormalizationLayout, planeMean: [Float], planeScale: [Float],
-                              planeShift: [Float], slope: Float?, k0: [Float], k1: [Float]) {
+    static func inputGradient(_ saved: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                              _ layout: NormalizationLayout, _ planes: SavedPlanes, k0: [Float], k1: [Float]) {
         let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
         chunks.forEach { plane, _, range in
             let offset = plane * layout.spatial
-            let src = x + offset, g = gy + offset, dst = gx + offset
-            let m = planeMean[plane], a = planeScale[plane], b = planeShift[plane]
+            let src = saved + offset, g = gy + offset, dst = gx + offset
+            let r = planes.reconstruction(plane)
             let c0 = k0[plane], c1 = k1[plane]
-            let mv = Lanes(repeating: m), av = Lanes(repeating: a), bv = Lanes(repeating: b)
-            let c0v = Lanes(repeating: c0), c1v = Lanes(repeating: c1)
-            let slopeValue = slope ?? 1
+            let av = Lanes(repeating: r.scale), c0v = Lanes(repeating: c0), c1v = Lanes(repeating: c1)
             var i = range.lowerBound
             while i + 16 <= range.upperBound {
-                let centred = VectorMemory.load(src + i) - mv
-                var gv = VectorMemory.load(g + i)
-                if slope != nil {
-                    var z = bv
-                    z.addProduct(centred, av)
-                    gv = gv.replacing(with: gv * slopeValue, where: z .<= 0)
-                }
+                let (centred, gv) = r.centredAndGradient(VectorMemory.load(src + i), VectorMemory.load(g + i))
                 var out = c0v
                 out.addProduct(centred, c1v)
                 out.addProduct(gv, av)
@@ -296,12 +276,79 @@ enum NormalizationKernels {
                 i += 16
             }
             while i < range.upperBound {
-                let centred = src[i] - m
-                var gv = g[i]
-                if slope != nil, b.addingProduct(centred, a) <= 0 { gv *= slopeValue }
-                dst[i] = a * gv + c1 * centred + c0
+                let (centred, gv) = r.centredAndGradient(src[i], g[i])
+                dst[i] = r.scale * gv + c1 * centred + c0
                 i += 1
             }
         }
+    }
+}
+
+/// What a normalisation's backward reads, per plane: forward computed z = (x - mean) * scale + shift
+/// and y = LeakyReLU(z). Backward needs x - mean and the activation's branch. Both come from the
+/// input x, or, when the output y is kept instead (`fromOutput`), from y: the LeakyReLU with a
+/// positive slope is invertible and the affine map is when scale != 0, so
+/// x - mean = (LeakyReLU^-1(y) - shift) / scale. Keeping y, which the next convolution keeps as its
+/// own input anyway, lets the convolution's output be freed right after the norm: one tensor per
+/// conv + norm + activation block instead of two (the idea of in-place activated BatchNorm,
+/// Rota Bulo et al., CVPR 2018).
+struct SavedPlanes {
+    let fromOutput: Bool
+    let mean: [Float]
+    let scale: [Float]
+    let shift: [Float]
+    let slope: Float?
+
+    func reconstruction(_ plane: Int) -> PlaneReconstruction {
+        PlaneReconstruction(fromOutput: fromOutput, mean: mean[plane], scale: scale[plane], shift: shift[plane], slope: slope)
+    }
+
+    /// Whether y determines x - mean to about Float precision: a positive slope (or none) and, per
+    /// channel, gamma not tiny next to beta. z - beta = gamma * xhat with xhat of order 1, so the
+    /// rebuilt xhat carries a relative error of about ulp(beta) / |gamma| (at most ~1e-5 here),
+    /// whatever the statistics: the choice depends on the parameters only, so planning (which has
+    /// no data) makes the same one.
+    static func outputSuffices(gamma: [Float], beta: [Float], slope: Float?) -> Bool {
+        if let slope, !(slope > 0) { return false }
+        return gamma.indices.allSatisfy { c in abs(gamma[c]) >= 1e-2 * max(1, abs(c < beta.count ? beta[c] : 0)) }
+    }
+}
+
+struct PlaneReconstruction {
+    let fromOutput: Bool
+    let mean: Float
+    let scale: Float
+    let shift: Float
+    let slope: Float?
+
+    /// (x - mean, the output gradient through the LeakyReLU branch) from a saved value and dy.
+    @inline(__always)
+    func centredAndGradient(_ saved: Lanes, _ gy: Lanes) -> (Lanes, Lanes) {
+        let z: Lanes, centred: Lanes
+        if fromOutput {
+            z = slope.map { saved.replacing(with: saved * (1 / $0), where: saved .< 0) } ?? saved
+            centred = (z - Lanes(repeating: shift)) * Lanes(repeating: 1 / scale)
+        } else {
+            centred = saved - Lanes(repeating: mean)
+            var value = Lanes(repeating: shift)
+            value.addProduct(centred, Lanes(repeating: scale))
+            z = value
+        }
+        guard let slope else { return (centred, gy) }
+        return (centred, gy.replacing(with: gy * slope, where: z .<= 0))
+    }
+
+    @inline(__always)
+    func centredAndGradient(_ saved: Float, _ gy: Float) -> (Float, Float) {
+        let z: Float, centred: Float
+        if fromOutput {
+            z = slope.map { saved < 0 ? saved * (1 / $0) : saved } ?? saved
+            centred = (z - shift) * (1 / scale)
+        } else {
+            centred = saved - mean
+            z = shift.addingProduct(centred, scale)
+        }
+        guard let slope, z <= 0 else { return (centred, gy) }
+        return (centred, gy * slope)
     }
 }

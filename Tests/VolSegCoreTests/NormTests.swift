@@ -87,6 +87,37 @@ final class NormTests: XCTestCase {
         for (f, p) in zip(fused, pair) { XCTAssertLessThan(relativeError(f, p), 1e-6) }
     }
 
+    func testNearZeroGammaFallsBackToTheInputAndStillMatchesThePair() {
+        // Channel 1's gamma is too small to rebuild x - mean from the output: the norm keeps x.
+        let x = seededTensor([1, 3, 4, 5, 6], seed: 21, low: -2, high: 3)
+        let w = Tensor(shape: [3], values: [1.2, 1e-4, -0.7]), b = Tensor(shape: [3], values: [0.1, 0.5, -0.2])
+        let gy = seededTensor([1, 3, 4, 5, 6], seed: 22)
+        func run(_ f: (Tensor, Tensor, Tensor) -> Tensor) -> [[Float]] {
+            for t in [x, w, b] { t.requiresGrad = true; t.grad = nil }
+            Tensor.backward(roots: [f(x, w, b)], gradients: [gy])
+            return [x.grad!.toArray(), w.grad!.toArray(), b.grad!.toArray()]
+        }
+        let fused = run { instanceNormLeakyReLU($0, weight: $1, bias: $2, slope: 0.01) }
+        let pair = run { instanceNorm($0, weight: $1, bias: $2).leakyReLU(slope: 0.01) }
+        for (f, p) in zip(fused, pair) { XCTAssertLessThan(relativeError(f, p), 1e-5) }
+    }
+
+    func testNormKeepsItsOutputSoItsInputIsFreed() {
+        // A convolution's output z feeds the norm; once the norm has run, only its output y (which
+        // the next layer keeps anyway) stays alive for backward, not z.
+        let ledger = MemoryLedger.shared
+        let x = seededTensor([1, 2, 8, 8, 8], seed: 23)
+        x.requiresGrad = true
+        let w = Tensor.full([2], value: 1), b = Tensor.zeros([2])
+        w.requiresGrad = true; b.requiresGrad = true
+        let before = ledger.currentBytes
+        var y: Tensor? = instanceNormLeakyReLU(x * 2, weight: w, bias: b)
+        XCTAssertEqual(ledger.currentBytes - before, x.count * 4, "the norm's input (x * 2) should be freed")
+        y!.sum().backward()
+        y = nil
+        XCTAssertNotNil(x.grad)
+    }
+
     func testNormGradientsMatchFiniteDifferences() {
         let x = seededTensor([2, 4, 3, 3, 5], seed: 21, low: -2, high: 2)
         let w = seededTensor([4], seed: 22, low: 0.5, high: 1.5), b = seededTensor([4], seed: 23)
