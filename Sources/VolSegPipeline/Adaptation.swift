@@ -103,39 +103,61 @@ public struct AdaptationWindows {
         return (i, start)
     }
 
-    /// Per image: the flat [D, H, W] indices (padded grid) of the voxels `model` predicts as
-    /// foreground with its current statistics: the source model's own segmentation stands in for
-    /// the labels a source-free adaptation may not read.
-    public func predictedForeground(model: SegmentationModel, output: SegmentationOutput) -> [[Int]] {
-        images.indices.map { i in
+    /// Where `model` predicts foreground on every image, with its current statistics.
+    public func predictedForeground(model: SegmentationModel, output: SegmentationOutput) -> PredictedForeground {
+        let masks: [[Bool]] = images.indices.map { i in
             let image = padded(i)
             let p = SlidingWindowInference(model: model, output: output, patch: window).predict(image)
             let channels = p.shape[0], volume = p.count / channels, values = p.data
-            var found: [Int] = []
-            for v in 0..<volume {
-                if output.isRegionBased {
-                    if (0..<channels).contains(where: { values[$0 * volume + v] > 0.5 }) { found.append(v) }
-                } else {
-                    var best = 0
-                    for c in 1..<channels where values[c * volume + v] > values[best * volume + v] { best = c }
-                    if best != 0 { found.append(v) }
-                }
+            return (0..<volume).map { v in
+                if output.isRegionBased { return (0..<channels).contains { values[$0 * volume + v] > 0.5 } }
+                var best = 0
+                for c in 1..<channels where values[c * volume + v] > values[best * volume + v] { best = c }
+                return best != 0
             }
-            return found
         }
+        return PredictedForeground(masks: masks, shapes: images.indices.map(paddedShape))
     }
 
     /// A window centred (as far as the image allows) on a uniformly chosen voxel of `foreground`
     /// of a uniformly chosen image that has some; a random window when none has.
-    public func foregroundWindow(_ foreground: [[Int]], _ generator: inout RandomGenerator) -> (image: Int, start: [Int]) {
-        let candidates = foreground.indices.filter { !foreground[$0].isEmpty }
+    public func foregroundWindow(_ foreground: PredictedForeground, _ generator: inout RandomGenerator) -> (image: Int, start: [Int]) {
+        let candidates = foreground.voxels.indices.filter { !foreground.voxels[$0].isEmpty }
         guard !candidates.isEmpty else { return randomWindow(&generator) }
         let i = candidates[Int(generator.next() % UInt64(candidates.count))]
         let shape = paddedShape(i)
-        let flat = foreground[i][Int(generator.next() % UInt64(foreground[i].count))]
+        let flat = foreground.voxels[i][Int(generator.next() % UInt64(foreground.voxels[i].count))]
         let voxel = [flat / (shape[1] * shape[2]), (flat / shape[2]) % shape[1], flat % shape[2]]
         let start = (0..<3).map { min(max(voxel[$0] - window[$0] / 2, 0), max(shape[$0] - window[$0], 0)) }
         return (i, start)
+    }
+
+    /// The batches of a source-free adaptation, drawn as the trainer draws them: `batchSize`
+    /// windows, the last round(batchSize x foregroundShare) centred on predicted foreground, the
+    /// others at uniform positions. Each foreground-centred window is the fullest (largest
+    /// predicted foreground share) of `candidates` draws: the source statistics are averages over
+    /// training batches, and those are foreground-rich (the trainer crops around the organ and
+    /// oversamples it; 76% liver in the default liver model's batches), while a target scan is
+    /// mostly not the organ (12% liver in a random window of the held-out half, 49% in a
+    /// foreground-centred one). BatchNorm statistics mix content with scanner; matching the
+    /// content leaves the scanner. The foreground-centred windows of the shifted and unshifted
+    /// liver targets then hold about as much liver as the training batches did.
+    public func trainerBatches(_ foreground: PredictedForeground, count: Int, batchSize: Int, foregroundShare: Double,
+                               candidates: Int, _ generator: inout RandomGenerator) -> [[(image: Int, start: [Int])]] {
+        let random = Int((Double(batchSize) * (1 - foregroundShare)).rounded())
+        return (0..<max(1, count)).map { _ in
+            (0..<max(1, batchSize)).map { k in
+                guard k >= random else { return randomWindow(&generator) }
+                var best = foregroundWindow(foreground, &generator)
+                var bestShare = foreground.share(image: best.image, start: best.start, size: window)
+                for _ in 1..<max(1, candidates) {
+                    let next = foregroundWindow(foreground, &generator)
+                    let share = foreground.share(image: next.image, start: next.start, size: window)
+                    if share > bestShare { (best, bestShare) = (next, share) }
+                }
+                return best
+            }
+        }
     }
 
     /// The window [1, C, d, h, w].

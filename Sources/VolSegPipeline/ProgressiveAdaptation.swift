@@ -22,11 +22,11 @@ public struct ProgressiveAdaptationSettings: Sendable, Equatable {
     public var anchorWeight = 1.0
     /// Weight of the mean prediction entropy: 1, the anchor's weight being relative to it.
     public var entropyWeight = 1.0
-    /// Windows per iteration and the share centred on the source model's predicted foreground,
-    /// drawn as the trainer draws its batches (see `AdaBN.Sampling.trainer`): the source running
-    /// statistics are averages of such batches, so the target batches must be of the same kind.
+    /// Windows per iteration, drawn as for AdaBN (see `AdaptationWindows.trainerBatches` and
+    /// `AdaBN.Settings`): the same batch size, foreground share and candidates.
     public var batchSize = 2
-    public var foregroundShare = 0.33
+    public var foregroundShare = 1.0
+    public var foregroundCandidates = 8
 
     public init() {}
 
@@ -34,7 +34,7 @@ public struct ProgressiveAdaptationSettings: Sendable, Equatable {
     public var dictionary: [String: Any] {
         ["iterations": iterations, "initial_momentum": initialMomentum, "momentum_decay": momentumDecay,
          "learning_rate": Double(learningRate), "anchor_weight": anchorWeight, "entropy_weight": entropyWeight,
-         "batch_size": batchSize, "foreground_share": foregroundShare]
+         "batch_size": batchSize, "foreground_share": foregroundShare, "foreground_candidates": foregroundCandidates]
     }
 
     /// eta_t for iteration t = 1, 2, ...
@@ -101,12 +101,11 @@ public enum ProgressiveAdaptation {
         var entropies: [Double] = []
         model.eval()
         let foreground = windows.predictedForeground(model: model, output: output)
-        let random = Int((Double(settings.batchSize) * (1 - settings.foregroundShare)).rounded())
         bn.setBatchStatisticsMode(model)
         for t in 1...settings.iterations {
-            let x = Tensor.concat((0..<max(1, settings.batchSize)).map { k in
-                windows.batch(k >= random ? windows.foregroundWindow(foreground, &generator) : windows.randomWindow(&generator))
-            }, axis: 0)
+            let batch = windows.trainerBatches(foreground, count: 1, batchSize: settings.batchSize, foregroundShare: settings.foregroundShare,
+                                               candidates: settings.foregroundCandidates, &generator)[0]
+            let x = Tensor.concat(batch.map { windows.batch($0) }, axis: 0)
             var logits: Tensor?
             let measured = bn.measuringBatchStatistics { logits = model.forward(x)[0] }
             let eta = settings.momentum(iteration: t)

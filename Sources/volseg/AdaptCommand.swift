@@ -12,7 +12,8 @@ struct AdaptCommand: ParsableCommand {
             so a scanner's intensity shift reaches the network and its BatchNorm statistics.
             adabn: every weight kept; each BatchNorm's running mean and variance are re-estimated from target \
             batches drawn as the trainer draws them (--sampling trainer: --batches batches of --batch-size windows, \
-            the --foreground-share centred on the source model's own predicted foreground), averaged as PyTorch's \
+            the --foreground-share centred on the source model's own predicted foreground, each the fullest of \
+            --foreground-candidates draws, so the batches hold about as much foreground as training batches did), averaged as PyTorch's \
             momentum=None does, all layers measured in one forward per batch with BatchNorm in training mode.
             progressive (after Liu et al., MICCAI 2021): per iteration one target batch drawn as for adabn; statistics \
             updated with momentum eta_t = initial-momentum * momentum-decay^(t-1); BatchNorm scale and shift \
@@ -46,8 +47,11 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "adabn with trainer sampling, and progressive: windows per batch (default 2, the default liver pipeline's training batch).")
     var batchSize: Int = 2
 
-    @Option(name: .customLong("foreground-share"), help: "adabn with trainer sampling, and progressive: share of each batch centred on predicted foreground (default 0.33, the trainer's).")
-    var foregroundShare: Double = 0.33
+    @Option(name: .customLong("foreground-share"), help: "adabn with trainer sampling, and progressive: share of each batch centred on the source model's predicted foreground (default 1: training batches are foreground-rich, a target scan is mostly not the organ, and BatchNorm statistics follow content as well as scanner).")
+    var foregroundShare: Double = 1
+
+    @Option(name: .customLong("foreground-candidates"), help: "adabn with trainer sampling, and progressive: each foreground-centred window is the fullest of this many draws (default 8: brings the windows' predicted foreground share close to the training batches'; 1 draws as the trainer does).")
+    var foregroundCandidates: Int = 8
 
     @Option(name: .customLong("windows-per-batch"), help: "adabn: target windows concatenated into one forward (default: all of them; every BatchNorm then normalises with statistics of the whole target, so each layer is measured on the features the adapted network will produce).")
     var windowsPerBatch: Int?
@@ -80,7 +84,9 @@ struct AdaptCommand: ParsableCommand {
             throw ValidationError("--method must be adabn or progressive, got \(method)")
         }
         guard AdaBN.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be trainer or sliding, got \(sampling)") }
-        guard batches >= 1, batchSize >= 1 else { throw ValidationError("--batches and --batch-size must be at least 1") }
+        guard batches >= 1, batchSize >= 1, foregroundCandidates >= 1 else {
+            throw ValidationError("--batches, --batch-size and --foreground-candidates must be at least 1")
+        }
         guard foregroundShare >= 0 && foregroundShare <= 1 else { throw ValidationError("--foreground-share must be in [0, 1], got \(foregroundShare)") }
         guard AdaBN.Accumulation(rawValue: accumulation) != nil else {
             throw ValidationError("--accumulation must be pooled or batch-average, got \(accumulation)")
@@ -115,6 +121,7 @@ struct AdaptCommand: ParsableCommand {
             settings.batches = batches
             settings.batchSize = batchSize
             settings.foregroundShare = foregroundShare
+            settings.foregroundCandidates = foregroundCandidates
             settings.windowsPerBatch = windowsPerBatch
             settings.accumulation = AdaBN.Accumulation(rawValue: accumulation)!
             settings.step = windowStep
@@ -131,6 +138,7 @@ struct AdaptCommand: ParsableCommand {
             settings.entropyWeight = entropyWeight
             settings.batchSize = batchSize
             settings.foregroundShare = foregroundShare
+            settings.foregroundCandidates = foregroundCandidates
             let report = try ProgressiveAdaptation.adapt(bundle.model, modelName: model, output: bundle.config.output,
                                                          windows: windows, settings: settings, seed: common.seed)
             constants = settings.dictionary.merging(["window": windows.window]) { a, _ in a }

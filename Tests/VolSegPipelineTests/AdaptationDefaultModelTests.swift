@@ -5,7 +5,8 @@ import VolSegTestSupport
 /// The committed default liver model (data/models/default-liver.h5, trained on liver117 z < 64)
 /// on the committed held-out CT (data/liver117-heldout, z >= 64), as it is and through a simulated
 /// scanner change (`ScannerShift.liverScanner`, applied in HU before the checkpoint's CT
-/// normalisation): liver Dice before and after AdaBN. Run it in a release build.
+/// normalisation): liver Dice before and after AdaBN with its default (content-matched) sampling.
+/// Run it in a release build.
 final class AdaptationDefaultModelTests: XCTestCase {
     /// Batches for AdaBN here: fewer than the CLI's 50 to keep the test short; the shifted-target
     /// gain measured with 20 and 50 batches agreed within 0.01.
@@ -39,10 +40,8 @@ final class AdaptationDefaultModelTests: XCTestCase {
             lines.append(String(format: "adabn %@: liver Dice %.4f -> %.4f (%.1f s)", name, before, after, Date().timeIntervalSince(start)))
             if name == "shifted" {
                 XCTAssertGreaterThan(after - before, 0.01, "AdaBN must raise the shifted target's liver Dice by > 0.01")
-            } else if after - before < -0.01 {
-                // Measured, not asserted: see the adaptation report (the source running statistics are
-                // not reproduced by any target sampling tried, so re-estimating them costs Dice here).
-                lines.append("KNOWN SHORTFALL: AdaBN lowers the unshifted liver Dice by more than 0.01")
+            } else {
+                XCTAssertGreaterThanOrEqual(after - before, -0.01, "AdaBN must not lower the unshifted target's liver Dice by > 0.01")
             }
         }
         print(lines.joined(separator: "\n"))
