@@ -34,9 +34,11 @@ public struct ScannerShift: Sendable, Equatable, CustomStringConvertible {
     /// scanner; liver at ~100 HU reads ~155), blur sigma 0.8 voxel, noise std 20 HU.
     public static let liverScanner = ScannerShift(scale: 1.15, offset: 40, blurSigma: 0.8, noiseStd: 20, seed: 7)
 
-    /// The BraTS demonstration's contrasts: gammas 0.6 / 1.5 / 0.7 / 1.4 per channel, a bias field
-    /// of peak strength 0.4 (x 0.67 to x 1.5), background kept.
-    public static let bratsContrast = ScannerShift(gamma: [0.6, 1.5, 0.7, 1.4], biasFieldStrength: 0.4,
+    /// The BraTS demonstration's contrasts: gammas 0.4 / 2.5 / 0.4 / 2.5 per channel (T1, T1ce,
+    /// T2, FLAIR: each contrast bent the other way from its neighbour), a bias field of peak
+    /// strength 0.8 (x 0.45 to x 2.2), background kept. Milder settings (gammas 0.6-1.5, field 0.4)
+    /// cost the synthetic-phantom model under 0.035 Dice in any region: too little to show anything.
+    public static let bratsContrast = ScannerShift(gamma: [0.4, 2.5, 0.4, 2.5], biasFieldStrength: 0.8,
                                                    keepsBackground: true, seed: 11)
 
     public var description: String {
