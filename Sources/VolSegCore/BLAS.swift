@@ -13,7 +13,7 @@ import Foundation
 /// weight-gradient shape), 171 against 115 on 2048^3.
 ///
 /// `VOLSEG_GEMM=openblas` in the environment forces OpenBLAS everywhere (read once, at the first
-/// call): an escape hatch and a way to compare.
+/// call): an escape hatch and a way to compare. `VOLSEG_GEMM=avx512` forces ours for every call.
 public enum BLAS {
     public static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -26,7 +26,7 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : c[i * ldc + j] * beta } }
             return
         }
-        guard useOwnKernel, m * n * k >= minimumOwnWork, k >= minimumOwnDepth else {
+        guard useOwnKernel, (m * n * k >= minimumOwnWork && k >= minimumOwnDepth) || mode == .avx512 else {
             openBLASSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                           a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
@@ -41,9 +41,20 @@ public enum BLAS {
                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// Whether `sgemm` uses our AVX-512 kernel: the CPU has AVX-512F and VOLSEG_GEMM is not `openblas`.
-    public static let useOwnKernel: Bool =
-        avx512Available && ProcessInfo.processInfo.environment["VOLSEG_GEMM"]?.lowercased() != "openblas"
+    /// VOLSEG_GEMM: `openblas` forces OpenBLAS; `avx512` sends every call, however small, to our
+    /// kernel (where the CPU has it; for tests, whose convolutions are mostly below the size
+    /// thresholds); unset or anything else picks by size.
+    enum Mode { case automatic, openBLAS, avx512 }
+    static let mode: Mode = {
+        switch ProcessInfo.processInfo.environment["VOLSEG_GEMM"]?.lowercased() {
+        case "openblas": return .openBLAS
+        case "avx512": return .avx512
+        default: return .automatic
+        }
+    }()
+
+    /// Whether `sgemm` may use our AVX-512 kernel: the CPU has AVX-512F and VOLSEG_GEMM is not `openblas`.
+    public static let useOwnKernel: Bool = avx512Available && mode != .openBLAS
 
     /// Whether this CPU can run `avx512Sgemm`.
     public static var avx512Available: Bool { volseg_sgemm_available() != 0 }
