@@ -11,7 +11,8 @@
 // multiples of 8: no padded rows); NR = 48 because panelRows (48, 144, 288, ... 1152) are multiples
 // of 48 when the problem is computed transposed (see `swap` below). op(A) is packed into MR-row
 // panels, op(B) into NR-column panels, k in blocks of KC, zero-padded at the m/n edges; the tile
-// store applies alpha and beta and masks the n edge.
+// store applies alpha and beta and masks the n edge. KC 192..512 and MC 64..128 measured the same
+// within noise (the 2-core machine is shared); the defines can be overridden for such experiments.
 
 #include "volseg_kernels.h"
 
@@ -22,9 +23,18 @@
 
 #define MR 8
 #define NR 48
+#ifndef KC
 #define KC 256
+#endif
+#ifndef MC
 #define MC 128
+#endif
+#ifndef NC
 #define NC (NR * 8)
+#endif
+#ifndef DIRECT_ROWS
+#define DIRECT_ROWS 64
+#endif
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,fma")))
 
@@ -216,6 +226,11 @@ AVX512 void volseg_sgemm(int transA, int transB, int m, int n, int k, float alph
         M = n; N = m;
     }
     float *abuf = packing_buffer(), *bbuf = abuf + MC * KC;
+    // With few rows (the convolutions' m = Cout = 16..64) each B element is used only M times, and
+    // packing it costs about as much as using it: when op(B)'s rows are contiguous, full NR-wide
+    // panels are read in place (C harness, one thread: m 16, n 4096, k 144 went 143 -> 212
+    // GFLOP/s; m 64, k 576: 190 -> 206). Edge panels are still packed (zero-padded).
+    int direct = yj == 1 && M <= DIRECT_ROWS;
     for (long jc = 0; jc < N; jc += NC) {
         int nc = (int)(N - jc < NC ? N - jc : NC);
         for (long pc = 0; pc < k; pc += KC) {
@@ -223,6 +238,7 @@ AVX512 void volseg_sgemm(int transA, int transB, int m, int n, int k, float alph
             float betaBlock = pc == 0 ? beta : 1;
             for (int jr = 0; jr < nc; jr += NR) {
                 int cols = nc - jr < NR ? nc - jr : NR;
+                if (direct && cols == NR) continue;
                 pack_panel(NR, cols, kc, y + pc * yp + (jc + jr) * yj, yj, yp, bbuf + (long)jr * kc);
             }
             for (long ic = 0; ic < M; ic += MC) {
@@ -235,7 +251,9 @@ AVX512 void volseg_sgemm(int transA, int transB, int m, int n, int k, float alph
                     int cols = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int rows = mc - ir < MR ? mc - ir : MR;
-                        kernel_8x48(kc, abuf + (long)ir * kc, bbuf + (long)jr * kc, NR, rows, cols,
+                        int inPlace = direct && cols == NR;
+                        kernel_8x48(kc, abuf + (long)ir * kc,
+                                    inPlace ? y + pc * yp + (jc + jr) : bbuf + (long)jr * kc, inPlace ? yp : NR, rows, cols,
                                     c + (ic + ir) * ci + (jc + jr) * cj, ci, cj, alpha, betaBlock);
                     }
                 }
