@@ -8,9 +8,10 @@ import Foundation
 /// Two implementations: our AVX-512 kernel (Sources/CVolSegKernels) where the CPU has AVX-512F,
 /// else OpenBLAS. OpenBLAS is pinned to its Haswell (AVX2) kernels on our machines
 /// (OPENBLAS_CORETYPE=Haswell, which we must not change); measured on the 2-core Zen 5 (one
-/// thread, C harness): ours 150-190 GFLOP/s against OpenBLAS's 95-115 on the convolution shapes
+/// thread, C harness): ours 175-210 GFLOP/s against OpenBLAS's 95-115 on the convolution shapes
 /// (m = 16..128 channels, n = thousands of columns, k = 144..1152, and the transposed
-/// weight-gradient shape), 171 against 115 on 2048^3.
+/// weight-gradient shape), 171-199 against 115 on 2048^3. `volseg bench kernels` (2 threads):
+/// conv3d forward 79 -> 42 ms, forward + backward 237 -> 135 ms.
 ///
 /// `VOLSEG_GEMM=openblas` in the environment forces OpenBLAS everywhere (read once, at the first
 /// call): an escape hatch and a way to compare. `VOLSEG_GEMM=avx512` forces ours for every call.
@@ -34,8 +35,8 @@ public enum BLAS {
         // Our kernel is single-threaded. Inside a conv worker OpenBLAS is already on one thread
         // (SingleThreadedBLAS), and the call stays on this thread. Elsewhere (Linear layers, the
         // conv paths that run slabs one after another) OpenBLAS would use all threads, so we split
-        // C into one block per thread ourselves: measured on 2048^3 with 2 threads, 2-thread
-        // OpenBLAS gives 231 GFLOP/s, ours split in two ~330.
+        // C into one block per thread ourselves: measured on 2048^3 with 2 threads (`volseg bench
+        // kernels`), 2-thread OpenBLAS gives 233-240 GFLOP/s, ours split in two 348-358.
         avx512Sgemm(threads: openblas_get_num_threads() > 1 ? Parallel.threadCount : 1,
                     transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
