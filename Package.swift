@@ -25,7 +25,7 @@ let package = Package(
     ],
     targets: [
         // Public modules, bottom to top: Core <- IO <- NN <- Models <- Pipeline <- volseg.
-        .target(name: "VolSegCore", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "VolSegCore", dependencies: ["CBLAS", "CVolSegKernels"], swiftSettings: kernelSettings),
         .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib"],
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegNN", dependencies: ["VolSegCore", "VolSegIO"], swiftSettings: kernelSettings),
@@ -37,7 +37,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelSettings + niftiInclude),
 
-        // Implementation details: bindings to the system libraries (see the shim headers).
+        // Implementation details: our AVX-512 sgemm (C; only its functions use AVX-512, through
+        // function attributes, so the library still loads on AVX2-only machines) and bindings to
+        // the system libraries (see the shim headers).
+        // -O3 in debug builds too: at -O0 the micro-kernel keeps its accumulators in memory and the
+        // debug test suite would crawl.
+        .target(name: "CVolSegKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),

@@ -16,7 +16,10 @@ public struct KernelTiming: Sendable {
 /// What `volseg bench kernels` measured: the machine's sgemm ceiling and each kernel next to it.
 public struct KernelBenchmarkReport: Sendable {
     public var threads: Int
+    /// OpenBLAS's sgemm 2048^3: the machine's ceiling as the BLAS library reaches it.
     public var sgemmGFLOPs: Double
+    /// Our AVX-512 sgemm (BLAS.avx512Sgemm) at the same size and threads; nil without AVX-512.
+    public var avx512SgemmGFLOPs: Double? = nil
     public var kernels: [KernelTiming]
 
     /// `{"threads":2,"sgemm_gflops":x,"kernels":[{"name":"conv3d_fwd","ms":x,"gflops":x}, ...]}`;
@@ -31,13 +34,17 @@ public struct KernelBenchmarkReport: Sendable {
             if k.gflops == nil { fields.append("\"gbps\":\(number(k.gbps))") }
             return "{" + fields.joined(separator: ",") + "}"
         }
-        return "{\"threads\":\(threads),\"sgemm_gflops\":\(number(sgemmGFLOPs)),\"kernels\":[\(entries.joined(separator: ","))]}"
+        return "{\"threads\":\(threads),\"sgemm_gflops\":\(number(sgemmGFLOPs)),"
+            + "\"avx512_sgemm_gflops\":\(number(avx512SgemmGFLOPs)),\"kernels\":[\(entries.joined(separator: ","))]}"
     }
 
     /// A table with each compute-bound kernel's GFLOP/s as a fraction of sgemm's.
     public var table: String {
-        var lines = [String(format: "sgemm 2048^3: %.1f GFLOP/s (%d threads)", sgemmGFLOPs, threads),
-                     "kernel                      ms   GFLOP/s   x sgemm      GB/s"]
+        var lines = [String(format: "sgemm 2048^3: %.1f GFLOP/s (%d threads)", sgemmGFLOPs, threads)]
+        if let avx512SgemmGFLOPs {
+            lines.append(String(format: "sgemm 2048^3, ours (AVX-512): %.1f GFLOP/s (%d threads)", avx512SgemmGFLOPs, threads))
+        }
+        lines += ["kernel                      ms   GFLOP/s   x sgemm      GB/s"]
         for k in kernels {
             let ms = k.milliseconds
             let flops = k.gflops.map { String(format: "%9.1f %9.2f", $0, $0 / sgemmGFLOPs) } ?? String(repeating: " ", count: 19)
@@ -48,8 +55,8 @@ public struct KernelBenchmarkReport: Sendable {
     }
 }
 
-/// The kernel benchmark: after a warm-up run, the median of `repeats` runs of sgemm 2048^3 (the
-/// ceiling), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
+/// The kernel benchmark: after a warm-up run, the median of `repeats` runs of sgemm 2048^3
+/// (OpenBLAS's, the ceiling; and ours, `BLAS.avx512Sgemm`, where the CPU has AVX-512), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
 /// gradients), depthwise conv3d 64 channels k3 p1 on 1x64x64^3 forward, and
 /// InstanceNorm + LeakyReLU on 1x32x128^3. Ratios are against the sgemm of the same run.
 ///
@@ -69,9 +76,14 @@ public enum KernelBenchmark {
         let n = 2048
         let a = filled([n, n], seed: 7), b = filled([n, n], seed: 8), c = Tensor.empty([n, n])
         let sgemm = Kernel(name: "sgemm", flops: 2 * Double(n * n * n), bytes: nil) {
-            BLAS.sgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            BLAS.openBLASSgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
         }
-        let kernels = convolutionKernels() + [instanceNormLeakyReLUKernel()]
+        // Timed like a kernel, but reported next to OpenBLAS's figure rather than as a ratio.
+        let ownSgemm = BLAS.avx512Available ? [Kernel(name: "sgemm_avx512", flops: 2 * Double(n * n * n), bytes: nil) {
+            BLAS.avx512Sgemm(threads: Parallel.threadCount, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n,
+                             c: c.data, ldc: n)
+        }] : []
+        let kernels = ownSgemm + convolutionKernels() + [instanceNormLeakyReLUKernel()]
 
         var times = Array(repeating: [Double](), count: kernels.count + 1)
         for round in 0...max(1, repeats) {
@@ -85,11 +97,13 @@ public enum KernelBenchmark {
         }
         let medians = times.map(median)
         let sgemmGFLOPs = sgemm.flops! / medians[0] / 1e6
-        let timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
+        var timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
             KernelTiming(name: kernel.name, milliseconds: ms, gflops: kernel.flops.map { $0 / ms / 1e6 },
                          gbps: kernel.bytes.map { $0 / ms / 1e6 })
         }
-        return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, kernels: timings)
+        let own = ownSgemm.isEmpty ? nil : timings.removeFirst().gflops
+        return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, avx512SgemmGFLOPs: own,
+                                     kernels: timings)
     }
 
     static func convolutionKernels() -> [Kernel] {
