@@ -17,3 +17,13 @@ public func instanceNormLeakyReLU(_ x: Tensor, weight: Tensor?, bias: Tensor?, s
     normalization(x, grouping: .instance, weight: weight, bias: bias, eps: eps, slope: slope, fixed: nil,
                   name: "instance_norm_leaky_relu").output
 }
+
+/// `instanceNormLeakyReLU` written over x, for inference (under `withNoGrad`) when x is a
+/// temporary nobody else holds, such as the convolution output just before it: a conv + norm pair
+/// then needs one full-size tensor instead of two, which is what bounds one-piece inference on
+/// large volumes.
+public func instanceNormLeakyReLUOverwriting(_ x: Tensor, weight: Tensor?, bias: Tensor?, slope: Float = 0.01,
+                                             eps: Float = 1e-5) -> Tensor {
+    normalization(x, grouping: .instance, weight: weight, bias: bias, eps: eps, slope: slope, fixed: nil,
+                  name: "instance_norm_leaky_relu", overwritingInput: true).output
+}

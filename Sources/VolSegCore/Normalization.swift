@@ -15,7 +15,8 @@ struct NormalizationResult {
 /// Normalises `x` per statistic group, applies the per-channel affine map and, when `slope` is
 /// given, LeakyReLU. `fixed` statistics (BatchNorm evaluation) are constants for autograd.
 func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?, bias: Tensor?,
-                   eps: Float, slope: Float?, fixed: NormalizationStatistics?, name: String) -> NormalizationResult {
+                   eps: Float, slope: Float?, fixed: NormalizationStatistics?, name: String,
+                   overwritingInput: Bool = false) -> NormalizationResult {
     let layout = NormalizationLayout(shape: x.shape, grouping: grouping)
     let channels = layout.channels
     for (label, parameter) in [("weight", weight), ("bias", bias)] {
@@ -25,7 +26,10 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
         }
     }
     let planned = x.isPlanned || (weight?.isPlanned ?? false) || (bias?.isPlanned ?? false)
-    let out = Tensor.empty(x.shape, planned: planned)
+    // Overwriting x (inference only): the kernel reads each element before writing it, and the
+    // statistics are complete before the first write.
+    precondition(!overwritingInput || !GradMode.isEnabled, "\(name): overwriting the input is for inference (withNoGrad)")
+    let out = overwritingInput ? x : Tensor.empty(x.shape, planned: planned)
 
     // Per-plane constants: forward computes y = (x - mean) * scale + shift (then LeakyReLU).
     var statistics: NormalizationStatistics?
@@ -48,6 +52,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
                                        planeShift: planeShift, slope: slope)
     }
 
+    if overwritingInput { return NormalizationResult(output: out, statistics: statistics) }
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }

@@ -52,7 +52,10 @@ final class ConvNormActStack: Module {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         zip(convs, norms).reduce(x) { h, layer in
-            instanceNormLeakyReLU(layer.0(h), weight: layer.1.weight, bias: layer.1.bias, slope: 0.01, eps: layer.1.eps)
+            // Without autograd the convolution output is a temporary: normalise it in place.
+            GradMode.isEnabled
+                ? instanceNormLeakyReLU(layer.0(h), weight: layer.1.weight, bias: layer.1.bias, slope: 0.01, eps: layer.1.eps)
+                : instanceNormLeakyReLUOverwriting(layer.0(h), weight: layer.1.weight, bias: layer.1.bias, slope: 0.01, eps: layer.1.eps)
         }
     }
 }
@@ -117,7 +120,9 @@ public final class UNet3D: Module, SegmentationModel, RecomputableStages {
         var outputs: [Tensor] = []
         for u in 0..<decoder.count {
             let stage = decoder[u]
-            h = runStage("decoder.\(u)", Tensor.concat([upsamplers[u](h), skips[skips.count - 1 - u]], axis: 1)) { input, _ in stage(input) }
+            // The deepest remaining skip is used once: taking it out of the list frees it as soon
+            // as the concatenation (or, in training, autograd) is done with it.
+            h = runStage("decoder.\(u)", Tensor.concat([upsamplers[u](h), skips.removeLast()], axis: 1)) { input, _ in stage(input) }
             if config.deepSupervision {
                 outputs.append(heads[u](h))
             } else if u == decoder.count - 1 {

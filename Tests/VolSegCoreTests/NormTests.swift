@@ -118,6 +118,18 @@ final class NormTests: XCTestCase {
         XCTAssertNotNil(x.grad)
     }
 
+    func testOverwritingNormEqualsTheFusedOpAndAllocatesNothing() {
+        let x = seededTensor([1, 3, 5, 6, 7], seed: 31, low: -2, high: 3)
+        let w = seededTensor([3], seed: 32, low: 0.5, high: 1.5), b = seededTensor([3], seed: 33)
+        let expected = instanceNormLeakyReLU(x, weight: w, bias: b).toArray()
+        let ledger = MemoryLedger.shared
+        let before = ledger.currentBytes
+        let y = withNoGrad { instanceNormLeakyReLUOverwriting(x, weight: w, bias: b) }
+        XCTAssertEqual(ledger.currentBytes, before)
+        XCTAssertTrue(y === x)
+        XCTAssertLessThan(relativeError(y.toArray(), expected), 1e-7)
+    }
+
     func testNormGradientsMatchFiniteDifferences() {
         let x = seededTensor([2, 4, 3, 3, 5], seed: 21, low: -2, high: 2)
         let w = seededTensor([4], seed: 22, low: 0.5, high: 1.5), b = seededTensor([4], seed: 23)
