@@ -16,6 +16,11 @@ public enum ScannerShiftedDataset {
         guard !fm.fileExists(atPath: out.path) else {
             throw DatasetWriteError(path: out.path, problem: "already exists; choose a new output folder")
         }
+        let source = folder.standardizedFileURL.resolvingSymlinksInPath().path
+        let target = out.deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
+        guard target != source && !target.hasPrefix(source + "/") else {
+            throw DatasetWriteError(path: out.path, problem: "lies inside the dataset folder \(folder.path); choose a folder outside it")
+        }
         let layout = try DatasetDetector.detect(folder)
         let cases = layout.scan().cases
         guard !cases.isEmpty else {

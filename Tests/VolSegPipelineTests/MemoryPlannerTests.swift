@@ -60,10 +60,14 @@ final class MemoryPlannerTests: XCTestCase {
         let labels = try TrainingLabels(convention: .brats2021, target: .regions)
         let modelConfig = try config.resolvedModelConfig(channels: 4, labels: labels)
         let stored = try planner.stepPeak(modelConfig: modelConfig, patch: [48, 48, 48], batch: 2, recompute: [])
-        let recomputed = try planner.stepPeak(modelConfig: modelConfig, patch: [48, 48, 48], batch: 2,
-                                              recompute: ["encoder.0", "encoder.1", "encoder.2", "decoder.0", "decoder.1"])
-        print("tiny U-Net at 2 x 48^3: \(stored) bytes stored, \(recomputed) with every stage recomputed")
-        XCTAssertLessThan(Double(recomputed), 0.9 * Double(stored))
+        let encoder = try planner.stepPeak(modelConfig: modelConfig, patch: [48, 48, 48], batch: 2,
+                                           recompute: ["encoder.0", "encoder.1", "encoder.2"])
+        // The full-resolution decoder stage, first in backward, is rebuilt next to everything
+        // still stored: recomputing it costs more than it frees (the planner leaves it out).
+        let lastDecoder = try planner.stepPeak(modelConfig: modelConfig, patch: [48, 48, 48], batch: 2, recompute: ["decoder.1"])
+        print("tiny U-Net at 2 x 48^3: \(stored) bytes stored, \(encoder) with the encoder recomputed, \(lastDecoder) with decoder.1")
+        XCTAssertLessThan(Double(encoder), 0.9 * Double(stored))
+        XCTAssertGreaterThan(lastDecoder, stored)
     }
 
     func testPlanFitsTheBudgetByRecomputingThenShrinking() throws {
@@ -72,8 +76,8 @@ final class MemoryPlannerTests: XCTestCase {
         XCTAssertEqual(free.patchSize, [64, 64, 64])
         XCTAssertEqual(free.batchSize, 2)
         XCTAssertEqual(free.recompute, [])
-        // A budget 12% below the full plan: recomputed stages keep the full patch.
-        let tighter = free.reserveBytes + free.ledgerPeakBytes * 88 / 100
+        // A budget 8% below the full plan: recomputed stages keep the full patch.
+        let tighter = free.reserveBytes + free.ledgerPeakBytes * 92 / 100
         let recomputing = try planner.plan(budget: tighter)
         XCTAssertLessThanOrEqual(recomputing.predictedPeakBytes, tighter)
         XCTAssertEqual(recomputing.patchSize, [64, 64, 64])
