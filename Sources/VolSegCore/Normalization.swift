@@ -35,9 +35,12 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     var statistics: NormalizationStatistics?
     var inverseStd: [Double] = []
     var planeMean: [Float] = [], planeScale: [Float] = [], planeShift: [Float] = [], planeGamma: [Float] = []
+    // The affine parameters' values, read once (nil: absent or planned, i.e. gamma 1 / beta 0).
+    let gammaValues = weight.flatMap { $0.isPlanned ? nil : $0.toArray() }
+    let betaValues = bias.flatMap { $0.isPlanned ? nil : $0.toArray() }
     if !planned {
-        let gamma = weight.map { $0.toArray() } ?? [Float](repeating: 1, count: channels)
-        let beta = bias.map { $0.toArray() } ?? [Float](repeating: 0, count: channels)
+        let gamma = gammaValues ?? [Float](repeating: 1, count: channels)
+        let beta = betaValues ?? [Float](repeating: 0, count: channels)
         let stats = fixed ?? NormalizationKernels.statistics(x.data, layout)
         statistics = stats
         inverseStd = stats.inverseStd(eps: Double(eps))
@@ -60,8 +63,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     let hasWeight = weight != nil, hasBias = bias != nil
     // Decided from the parameters, so planning decides alike; planned parameters (no values)
     // count as the usual case, gamma 1 and beta 0.
-    let fromOutput = SavedPlanes.outputSuffices(gamma: weight.map { $0.isPlanned ? [] : $0.toArray() } ?? [],
-                                                beta: bias.map { $0.isPlanned ? [] : $0.toArray() } ?? [], slope: slope)
+    let fromOutput = SavedPlanes.outputSuffices(gamma: gammaValues ?? [], beta: betaValues ?? [], slope: slope)
     let saved = fromOutput ? out.detached() : x.detached()
     let savedPlanes = SavedPlanes(fromOutput: fromOutput, mean: planeMean, scale: planeScale, shift: planeShift, slope: slope)
     let isFixed = fixed != nil

@@ -51,11 +51,10 @@ final class ConvNormActStack: Module {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        zip(convs, norms).reduce(x) { h, layer in
-            // Without autograd the convolution output is a temporary: normalise it in place.
-            GradMode.isEnabled
-                ? instanceNormLeakyReLU(layer.0(h), weight: layer.1.weight, bias: layer.1.bias, slope: 0.01, eps: layer.1.eps)
-                : instanceNormLeakyReLUOverwriting(layer.0(h), weight: layer.1.weight, bias: layer.1.bias, slope: 0.01, eps: layer.1.eps)
+        // Without autograd the convolution output is a temporary: normalise it in place.
+        let normalize = GradMode.isEnabled ? instanceNormLeakyReLU : instanceNormLeakyReLUOverwriting
+        return zip(convs, norms).reduce(x) { h, layer in
+            normalize(layer.0(h), layer.1.weight, layer.1.bias, 0.01, layer.1.eps)
         }
     }
 }

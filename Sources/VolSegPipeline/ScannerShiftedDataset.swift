@@ -44,10 +44,11 @@ public enum ScannerShiftedDataset {
                 for (file, channels) in byFile {
                     let ordered = channels.sorted { $0.volume < $1.volume }.map { shifted.slice(axis: 0, $0.index..<($0.index + 1)) }
                     let values = ordered.count == 1 ? ordered[0] : Tensor.concat(ordered, axis: 0)
-                    let target = partial.appendingPathComponent(try relativePath(of: file, in: folder))
+                    let relative = try relativePath(of: file, inResolved: source, folder: folder)
+                    let target = partial.appendingPathComponent(relative)
                     try fm.removeItem(at: target)
                     try NIfTIWriter.writeFloatMap(values, like: image.header, to: target)
-                    written.append(out.appendingPathComponent(try relativePath(of: file, in: folder)))
+                    written.append(out.appendingPathComponent(relative))
                 }
             }
             try fm.moveItem(at: partial, to: out)
@@ -58,8 +59,9 @@ public enum ScannerShiftedDataset {
         return written
     }
 
-    static func relativePath(of file: URL, in folder: URL) throws -> String {
-        let base = folder.standardizedFileURL.resolvingSymlinksInPath().path, path = file.standardizedFileURL.resolvingSymlinksInPath().path
+    /// `file`'s path below `base` (the dataset folder's resolved path).
+    static func relativePath(of file: URL, inResolved base: String, folder: URL) throws -> String {
+        let path = file.standardizedFileURL.resolvingSymlinksInPath().path
         guard path.hasPrefix(base + "/") else {
             throw DatasetWriteError(path: file.path, problem: "lies outside the dataset folder \(folder.path)")
         }
