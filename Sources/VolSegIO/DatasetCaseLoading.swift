@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 extension DatasetCase {
     /// The case's image as [C, D, H, W] in the layout's modality order, with the header of its first

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// What `volseg info DIR` reports: the layout, its cases and modalities, the label convention and
 /// every problem found. Problems come from listing (missing modality, malformed dataset.json) and

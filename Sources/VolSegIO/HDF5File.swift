@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import VolSegCore
 
 /// An open HDF5 file; it is also its root group, so `file.tensor("conv3d_k3s1p1/x")` reads a
 /// dataset by its full path (see `HDF5Node` for datasets, groups and attributes).

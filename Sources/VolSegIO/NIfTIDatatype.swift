@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// NIfTI datatype codes (nifti1.h `DT_*`) and which of them VolSeg turns into Float32.
 ///

@@ -1,5 +1,6 @@
 import CNIfTI
 import Foundation
+import VolSegCore
 
 /// Reads NIfTI-1 and NIfTI-2 files (.nii, .nii.gz, .hdr/.img) through libnifti2.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// Sum, minimum and maximum over the finite voxels of a volume, and how many voxels are NaN or
 /// infinite. Real scans contain NaN (resampled or masked outputs), and one NaN poisons every mean

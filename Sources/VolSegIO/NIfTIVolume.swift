@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// A NIfTI file in memory: its header, and its voxels as Float32 with the header's scaling applied.
 ///

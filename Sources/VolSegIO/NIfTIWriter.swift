@@ -1,5 +1,6 @@
 import CNIfTI
 import Foundation
+import VolSegCore
 
 /// Writes label maps and float maps on the grid of a reference scan, copying its geometry (qform,
 /// sform, their codes, pixdim, units) so that the output overlays the scan in any viewer.

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// Reorients a volume to canonical RAS (voxel axes i, j, k pointing to R, A, S) by permuting and
 /// flipping axes only, like nibabel's `as_closest_canonical`, and back again exactly.

@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// Whether a DenseNet part works on slices `[N, C, H, W]` or on volumes `[N, C, D, H, W]`. The
 /// 2D and 3D networks of H-DenseUNet share their building blocks; only the convolution, the
 /// kernels and the pooling windows differ.

@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// The sizes of a DenseNet-BC encoder (Huang et al. 2017): the stem's width, the layers of each
 /// of the four dense blocks, the growth rate, the bottleneck factor and the transitions'
 /// compression. DenseNet-161: 96, [6, 12, 36, 24], 48, 4, 0.5.

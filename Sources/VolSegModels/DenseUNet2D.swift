@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// H-DenseUNet's 2D network, DenseUNet-167 in the full size (Li et al., IEEE TMI 2018).
 ///
 /// Encoder: DenseNet-161 (`DenseNetEncoder`). Decoder, as the reference's `denseunet.py`: five

@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// H-DenseUNet's 3D network, DenseUNet-65 in the full size (Li et al., IEEE TMI 2018).
 ///
 /// Encoder: a 3D DenseNet (`DenseNetEncoder`: dense blocks 3, 4, 12, 8, growth 32, 96 stem

@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// H-DenseUNet (Li et al., IEEE TMI 2018): liver and tumour segmentation from CT slabs by a 2D
 /// DenseUNet on slices and a 3D DenseUNet on the slab, joined by hybrid feature fusion.
 ///

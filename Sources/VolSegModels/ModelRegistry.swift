@@ -1,4 +1,5 @@
 import Foundation
+import VolSegNN
 
 /// A model configuration that cannot be turned into a model: the message names the key or value.
 public struct ModelConfigError: Error, CustomStringConvertible {

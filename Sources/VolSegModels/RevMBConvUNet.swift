@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// The memory-efficient 3D U-Net of Pendse et al. (BrainLes 2020): every encoder and decoder stage
 /// is a stack of reversible MBConv couplings, so training memory does not grow with depth.
 ///

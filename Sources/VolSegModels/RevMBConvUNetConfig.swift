@@ -1,3 +1,5 @@
+import VolSegNN
+
 /// What a training step keeps of the forward pass for the backward.
 public enum ActivationMemory: String, CaseIterable, Sendable {
     /// Ordinary autograd: every activation is kept (the baseline of the memory comparison).

@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// STU-Net (Huang et al. 2023), structured exactly as the reference code so that its state-dict
 /// names (`conv_blocks_context.0.0.conv1.weight`, ...) load by name. See REFERENCE.md.
 public struct STUNetConfig: Equatable, Sendable {

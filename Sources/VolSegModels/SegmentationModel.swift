@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// What every architecture offers the pipeline: logits for a batch, full resolution first,
 /// followed by the lower-resolution deep-supervision outputs when the model has them.
 public protocol SegmentationModel: Module {

@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// Models whose stages can be recomputed in backward instead of keeping their activations
 /// (`checkpoint(...)`): the memory planner turns stages on here when a patch does not fit the
 /// budget otherwise, trading one more forward pass of those stages for their activation memory.

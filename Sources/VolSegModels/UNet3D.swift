@@ -1,3 +1,6 @@
+import VolSegCore
+import VolSegNN
+
 /// The plain nnU-Net-style 3D U-Net: per stage two conv3x3x3 + InstanceNorm + LeakyReLU(0.01),
 /// the first conv of every stage but the first with stride 2, transposed conv k2 s2 up, concat
 /// skips, 1x1x1 heads. `bench-unet` (4 stages 16-32-64-128, 4 in, 4 classes) has 1,403,316

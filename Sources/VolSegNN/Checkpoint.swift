@@ -1,4 +1,6 @@
 import Foundation
+import VolSegCore
+import VolSegIO
 
 /// A self-describing model file in HDF5, readable from Python with h5py:
 /// `weights/<parameter name>`, `buffers/<buffer name>`, `optimizer/<parameter>.<state>`,

@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// 2D convolution layer: weight `[out, in/groups, kH, kW]` (PyTorch's `nn.Conv2d` layout and
 /// names), optional bias, PyTorch's default initialisation (uniform with bound 1/sqrt(fan-in)).
 /// H-DenseUNet's 2D network runs on it, so ImageNet DenseNet weights load into it by name.

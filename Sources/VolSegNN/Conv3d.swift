@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// 3D convolution layer: weight `[out, in/groups, kD, kH, kW]`, optional bias, PyTorch's
 /// default initialisation (uniform with bound 1/sqrt(fan-in)).
 public final class Conv3d: Module {

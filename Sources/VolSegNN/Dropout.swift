@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// Dropout that acts in training mode only, with its own seeded generator so that a run is
 /// repeatable (the seed is drawn from the model's initializer when the layer is built).
 public final class Dropout: Module {

@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// The mobile inverted bottleneck (MBConv, EfficientNet's block) on `channels` channels, as one
 /// branch F or G of a reversible coupling, defined by `../shared/golden/revblock.h5`:
 ///

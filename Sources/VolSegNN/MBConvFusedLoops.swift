@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// The inner loops of the fused norm + SiLU op (MBConvNormActivation.swift), eight lanes at a
 /// time. Sums run in Float32 lanes over runs of 1024 values and in Float64 across runs, the

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 // SiLU(norm(x)) as one op that keeps only x, MBConv's memory-lean path inside reversible stacks.
 //

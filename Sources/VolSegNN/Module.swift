@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// A network part with named parameters, buffers and children, like PyTorch's nn.Module.
 ///

@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// Which normalisation a network uses after its convolutions.
 public enum NormKind: Equatable, Sendable, Codable {
     case batch

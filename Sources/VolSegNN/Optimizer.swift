@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// Updates parameters from their gradients. State tensors (momentum, Adam moments) are created
 /// on the first step of each parameter that has a gradient, so frozen parameters never get any,

@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// A function of one tensor that keeps its shape: what a reversible coupling's F and G must be.
 public protocol ReversibleBranch: Module {
     func callAsFunction(_ x: Tensor) -> Tensor

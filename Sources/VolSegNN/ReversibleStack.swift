@@ -1,3 +1,5 @@
+import VolSegCore
+
 /// Reversible blocks in sequence, run as one autograd op (MemCNN's and RevNet's scheme): the
 /// forward runs every block without recording and keeps only the stack's final output; the
 /// backward walks the blocks in reverse, each rebuilding its input from its output and handing

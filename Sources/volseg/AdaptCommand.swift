@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegAdaptation
+import VolSegCore
+import VolSegInference
+import VolSegNN
+import VolSegTraining
 
 struct AdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegBench
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

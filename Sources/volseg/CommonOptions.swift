@@ -1,5 +1,5 @@
 import ArgumentParser
-import VolSegPipeline
+import VolSegCore
 
 /// Options shared by every subcommand that does heavy work.
 struct CommonOptions: ParsableArguments {

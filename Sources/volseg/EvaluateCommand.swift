@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegEvaluation
+import VolSegIO
+import VolSegInference
 
 extension EvaluationLabel.Regions: ExpressibleByArgument {}
 

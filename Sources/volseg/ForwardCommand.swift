@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegCore
+import VolSegIO
+import VolSegModels
+import VolSegNN
 
 /// Runs a model on a tensor stored in HDF5: how anyone checks parity with another framework.
 struct ForwardCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegIO
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

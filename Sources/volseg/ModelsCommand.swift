@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegModels
+import VolSegNN
 
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

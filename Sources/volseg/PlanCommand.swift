@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegCore
+import VolSegModels
+import VolSegNN
+import VolSegTraining
 
 /// `volseg plan`: memory planning in planning mode (shape-only tensors, exact ledger peaks). Two
 /// forms: a training run from a pipeline config (`--config FILE --data DIR`, in

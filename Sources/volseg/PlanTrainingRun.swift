@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegCore
+import VolSegTraining
 
 /// `volseg plan --config FILE --data DIR [--memory-budget SIZE] [--json]`: the patch, batch and
 /// recomputed stages `volseg train` would use, and the memory they are predicted to need. The

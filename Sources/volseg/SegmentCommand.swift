@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegCore
+import VolSegIO
+import VolSegInference
 
 extension Postprocessing: ExpressibleByArgument {}
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegDatasets
 
 struct ShiftCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegDatasets
 
 extension SyntheticDataset.Kind: ExpressibleByArgument {}
 

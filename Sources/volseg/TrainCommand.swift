@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VolSegPipeline
+import VolSegCore
+import VolSegTraining
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 import ArgumentParser
-import VolSegPipeline
+import VolSegCore
 
 @main
 struct Volseg: ParsableCommand {

@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
+@testable import VolSegIO
 import VolSegTestSupport
-import VolSegIO
+import XCTest
 
 final class ModelsCLITests: XCTestCase {
     func testModelsJSONListsEveryPresetWithItsCount() throws {

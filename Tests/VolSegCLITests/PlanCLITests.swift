@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import VolSegTestSupport
+import XCTest
 
 /// `volseg plan --model revmbconv-unet --memory-budget SIZE --compare-reversible [--json]`.
 final class PlanCLITests: XCTestCase {

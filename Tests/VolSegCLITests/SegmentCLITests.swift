@@ -1,6 +1,6 @@
 import Foundation
-import VolSegCore
-import VolSegIO
+@testable import VolSegCore
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
 

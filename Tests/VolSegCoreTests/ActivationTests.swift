@@ -1,6 +1,7 @@
-import XCTest
 @testable import VolSegCore
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 
 final class ActivationGoldenTests: XCTestCase {

@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 final class Conv2dTests: XCTestCase {
     /// conv2d is conv3d with a depth of 1: compare with the 3D reference on the same values.

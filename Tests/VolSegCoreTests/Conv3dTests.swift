@@ -1,6 +1,7 @@
-import XCTest
 @testable import VolSegCore
+@testable import VolSegDatasets
 import VolSegTestSupport
+import XCTest
 
 /// Convolution kernels against a naive Float64 reference written from the definition, over the
 /// shapes of the golden cases and the awkward ones (odd sizes, groups, slabs cut mid-plane).

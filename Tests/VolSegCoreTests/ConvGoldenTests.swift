@@ -1,7 +1,6 @@
-import XCTest
-import VolSegCore
-import VolSegIO
+@testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 /// The convolution family against PyTorch (../shared/golden/ops.h5): y and the gradients of x,
 /// w and b for the stored gy, each to a relative error below 1e-4 (the golden README's measure).

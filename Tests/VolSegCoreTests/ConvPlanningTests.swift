@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 /// Planning mode: the convolutions allocate outputs, scratch and gradients exactly as a real run
 /// does, so a planned forward + backward reports the same ledger peak.

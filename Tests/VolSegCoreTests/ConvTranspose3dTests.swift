@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 final class ConvTranspose3dTests: XCTestCase {
     /// Kernel == stride takes the GEMM + scatter path; the others the col2im path.

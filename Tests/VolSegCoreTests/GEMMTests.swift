@@ -1,5 +1,5 @@
-import XCTest
 @testable import VolSegCore
+import XCTest
 
 /// Our AVX-512 sgemm against a Float64 reference, and the dispatching `BLAS.sgemm` against OpenBLAS.
 final class GEMMTests: XCTestCase {

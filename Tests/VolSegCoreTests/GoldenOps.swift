@@ -1,6 +1,6 @@
-import XCTest
-import VolSegCore
+@testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 /// One dataset of ops.h5's `group`; skips the test (visibly) when ../shared is absent.
 func golden(_ group: String, _ name: String) throws -> Tensor {

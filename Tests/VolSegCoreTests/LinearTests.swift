@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 final class LinearTests: XCTestCase {
     func testForwardAndGradientsMatchFloat64Reference() {

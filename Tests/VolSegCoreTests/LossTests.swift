@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 
 /// Class indices 0..<classes as floats, deterministic.

@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 final class MemoryLedgerTests: XCTestCase {
     func testLedgerCountsLiveBytesAndPeakExactly() {

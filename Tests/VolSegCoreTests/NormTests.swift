@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 
 /// Asserts ‖actual − expected‖ / ‖expected‖ < 1e-4 (the golden README's bound) and prints it.

@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 
 /// Distinct values at least 0.05 apart, shuffled: no two elements of a window come within a

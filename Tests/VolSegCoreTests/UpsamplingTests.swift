@@ -1,6 +1,6 @@
-import XCTest
 @testable import VolSegCore
 import VolSegTestSupport
+import XCTest
 
 
 /// PyTorch's align_corners = false rule written out per voxel in Float64: the reference for sizes

@@ -1,4 +1,5 @@
 import Foundation
+@testable import VolSegCore
 @testable import VolSegIO
 
 /// Builds tiny dataset folders (4x5x6 volumes) for the layout tests, each channel file filled with

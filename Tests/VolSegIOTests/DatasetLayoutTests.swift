@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 @testable import VolSegIO
+import XCTest
 
 /// Every layout is detected from its folder, yields cases in the BraTS channel order (T1, T1ce, T2,
 /// FLAIR) where it is a brain tumour dataset, and reports problems naming case and file.

@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
 @testable import VolSegIO
 import VolSegTestSupport
+import XCTest
 
 /// Reading the PyTorch reference files. Expected numbers were printed with h5py 3 / numpy from the
 /// same files (`python3 -c "import h5py; f = h5py.File('ops.h5'); print(f['conv3d_k3s1p1/x'][0,0,0,0,:3])"`

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
+@testable import VolSegCore
 @testable import VolSegIO
 import VolSegTestSupport
+import XCTest
 
 /// Writing files and reading them back, atomic writes, and errors on files that are not HDF5.
 final class HDF5WriteTests: XCTestCase {

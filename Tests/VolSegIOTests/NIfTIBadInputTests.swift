@@ -1,7 +1,8 @@
 import Foundation
+@testable import VolSegCore
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
-@testable import VolSegIO
 
 /// Each bad file gets a typed error that names the file and the problem, never a crash and never an
 /// allocation sized by a corrupt header.

@@ -1,7 +1,8 @@
 import Foundation
+@testable import VolSegCore
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
-@testable import VolSegIO
 
 /// The NIfTI conformance check: every file of ../shared/data/nifti_corpus read as nibabel 5.4 reads
 /// it (expected.json): shape and datatype exact, affine to 1e-4, scaling to 1e-6 relative, sums to

@@ -1,7 +1,8 @@
 import Foundation
+@testable import VolSegCore
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
-@testable import VolSegIO
 
 /// Label maps and float maps written on a scan's grid read back with the scan's geometry.
 final class NIfTIWriterTests: XCTestCase {

@@ -1,7 +1,8 @@
 import Foundation
+@testable import VolSegCore
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
-@testable import VolSegIO
 
 /// Canonical RAS reorientation agrees with nibabel's `as_closest_canonical` (reference numbers
 /// computed with nibabel 5.4 on the same files) and its inverse restores the original exactly.

@@ -1,6 +1,6 @@
 import CZlib
 import Foundation
-import VolSegIO
+@testable import VolSegIO
 import XCTest
 
 /// Decodes what PNGWriter wrote with zlib itself (chunk walk, CRC check, inflate, unfilter) and

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// The ops H-DenseUNet adds to the engine: neighbour-slice stacking, slices <-> volume, dropout,
 /// fused BatchNorm + ReLU; against naive references and finite differences.

@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegModels
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// H-DenseUNet's structure against the same network written in PyTorch
 /// (Tests/References/make_hdenseunet_reference.py -> hdenseunet_reference.json), and its input sizes.

@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegModels
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// The three training stages on the small preset: what trains, what stays fixed, gradients by
 /// finite differences, and the planned memory of a training step.

@@ -1,6 +1,8 @@
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegModels
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// The ledger's promise: a model run on shape-only tensors reaches exactly the peak a real run does.
 final class PlanningModeTests: XCTestCase {

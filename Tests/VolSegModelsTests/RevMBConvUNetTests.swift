@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegModels
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// The reversible-MBConv U-Net: its size and names, its configuration, the same gradients in
 /// every activation-memory strategy, and a training-step memory that grows with the number of

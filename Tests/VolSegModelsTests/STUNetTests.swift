@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-import VolSegModels
+@testable import VolSegCore
+@testable import VolSegModels
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 final class STUNetTests: XCTestCase {
     /// REFERENCE.md's table, measured on the reference code.

@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-import VolSegNN
+@testable import VolSegCore
+@testable import VolSegIO
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 final class CheckpointTests: XCTestCase {
     func testCheckpointRoundTripsWeightsBuffersOptimizerAndConfig() throws {

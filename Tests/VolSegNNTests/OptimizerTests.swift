@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-import VolSegNN
+@testable import VolSegCore
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// SGD-Nesterov and AdamW against torch.optim (Tests/References/optimizer_reference.json, made by
 /// make_optimizer_reference.py in the same folder).

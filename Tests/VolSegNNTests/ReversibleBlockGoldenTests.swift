@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-import VolSegNN
+@testable import VolSegCore
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// One reversible MBConv block against PyTorch (`../shared/golden/revblock.h5`, float64 reference
 /// stored as float32): output, input gradient and every parameter gradient below 1e-4 relative

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-import VolSegNN
+@testable import VolSegCore
+@testable import VolSegNN
 import VolSegTestSupport
+import XCTest
 
 /// A stack of reversible MBConv couplings: its input rebuilt from its output, its gradients equal to
 /// those of the same blocks run with stored activations, and its activation memory independent of

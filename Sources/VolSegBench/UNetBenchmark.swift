@@ -1,0 +1,95 @@
+import Foundation
+import VolSegCore
+import VolSegModels
+import VolSegNN
+
+/// `volseg bench unet`: the `bench-unet` network (1,403,316 parameters) timed the way
+/// benchmarks/pytorch_unet.py times the same network in PyTorch, so the two can be compared in one
+/// run (benchmarks/compare_unet.sh prints the ratios).
+public enum UNetBenchmarkPhase: String, CaseIterable, Sendable {
+    /// Forward of 1x4xP^3 (P = --patch), no gradients.
+    case forward
+    /// One training step on 1x4xP^3: forward, cross-entropy, backward, SGD-Nesterov update.
+    case train
+    /// Forward of a BraTS-sized 1x4x160x240x240 volume in one piece.
+    case volume
+}
+
+public struct UNetBenchmarkReport: Sendable {
+    public var threads: Int
+    public var patch: Int
+    public var forwardMilliseconds: Double?
+    public var trainStepMilliseconds: Double?
+    public var volumeForwardMilliseconds: Double?
+    public var peakResidentBytes: Int
+    public var ledgerPeakBytes: Int
+
+    /// The JSON object of the speed issue; phases not run are left out.
+    public var json: String {
+        var fields: [String] = ["\"threads\":\(threads)", "\"patch\":\(patch)"]
+        if let forwardMilliseconds { fields.append("\"forward_ms\":\(rounded(forwardMilliseconds))") }
+        if let trainStepMilliseconds { fields.append("\"train_step_ms\":\(rounded(trainStepMilliseconds))") }
+        if let volumeForwardMilliseconds { fields.append("\"brats_forward_ms\":\(rounded(volumeForwardMilliseconds))") }
+        fields.append("\"peak_rss_bytes\":\(peakResidentBytes)")
+        fields.append("\"ledger_peak_bytes\":\(ledgerPeakBytes)")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private func rounded(_ value: Double) -> String { String(format: "%.1f", value) }
+}
+
+public enum UNetBenchmark {
+    public static func run(phases: [UNetBenchmarkPhase], patch: Int, repeats: Int,
+                           log: (String) -> Void = { _ in }) throws -> UNetBenchmarkReport {
+        let model = try ModelRegistry.make(name: "bench-unet", config: [:], initializer: ParameterInitializer(seed: 0))
+        var generator = RandomGenerator(seed: 1)
+        let ledger = MemoryLedger.shared
+        ledger.resetPeak()
+        var report = UNetBenchmarkReport(threads: Parallel.threadCount, patch: patch, peakResidentBytes: 0, ledgerPeakBytes: 0)
+        let x = Tensor.randomNormal([1, 4, patch, patch, patch], std: 1, generator: &generator)
+        if phases.contains(.forward) {
+            model.eval()
+            report.forwardMilliseconds = median(repeats: repeats, name: "forward", log: log) {
+                _ = withNoGrad { model.forward(x) }
+            }
+        }
+        if phases.contains(.train) {
+            model.train()
+            let target = Tensor.empty([1, patch, patch, patch])
+            for i in 0..<target.count { target.data[i] = Float(generator.next() % 4) }
+            let optimizer = SGD(parameters: model.trainableParameters, learningRate: 1e-2, momentum: 0.99,
+                                nesterov: true, weightDecay: 3e-5)
+            report.trainStepMilliseconds = median(repeats: repeats, name: "train step", log: log) {
+                optimizer.zeroGradients()
+                let loss = crossEntropyLoss(model.forward(x)[0], target: target)
+                loss.backward()
+                optimizer.step()
+            }
+        }
+        if phases.contains(.volume) {
+            model.eval()
+            let volume = Tensor.randomNormal([1, 4, 160, 240, 240], std: 1, generator: &generator)
+            report.volumeForwardMilliseconds = median(repeats: max(1, repeats - 1), name: "BraTS-sized forward", log: log) {
+                _ = withNoGrad { model.forward(volume) }
+            }
+        }
+        report.peakResidentBytes = ResourceUsage.peakResidentBytes
+        report.ledgerPeakBytes = ledger.peakBytes
+        return report
+    }
+
+    /// One warm-up run, then the median of `repeats` timed runs.
+    static func median(repeats: Int, name: String, log: (String) -> Void, _ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for run in 1...repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            log("\(name) run \(run): \(String(format: "%.1f", ms)) ms")
+            times.append(ms)
+        }
+        times.sort()
+        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import VolSegIO
+
+/// Writes an evaluation's outputs: OUT/metrics.csv, OUT/summary.json, OUT/report.md and
+/// OUT/pictures/CASE.png. Everything is written into a hidden folder inside OUT first and renamed
+/// into place at the end, so an error never leaves a partial set of outputs behind.
+public enum EvaluationReport {
+    public struct Failure: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): cannot write the evaluation: \(reason)" }
+    }
+
+    /// The files written, in the order a user reads them.
+    @discardableResult
+    public static func write(_ result: EvaluationResult, options: EvaluationOptions, to folder: URL) throws -> [URL] {
+        let manager = FileManager.default
+        let existed = manager.fileExists(atPath: folder.path)
+        do {
+            try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw Failure(path: folder.path, reason: error.localizedDescription)
+        }
+        let staging = folder.appendingPathComponent(".volseg-evaluate-\(UUID().uuidString)")
+        defer { try? manager.removeItem(at: staging) }
+        var written = [URL]()
+        do {
+            try manager.createDirectory(at: staging.appendingPathComponent("pictures"), withIntermediateDirectories: true)
+            let hasPictures = result.cases.contains { $0.picture != nil }
+            let files: [(String, String)] = [
+                ("metrics.csv", EvaluationReportJSON.csv(result)),
+                ("summary.json", EvaluationReportJSON.summary(result)),
+                ("report.md", markdown(result, options: options, pictures: hasPictures)),
+            ]
+            for (name, text) in files {
+                try Data(text.utf8).write(to: staging.appendingPathComponent(name))
+            }
+            for evaluation in result.cases {
+                guard let picture = evaluation.picture else { continue }
+                try Data(picture).write(to: staging.appendingPathComponent("pictures/\(pictureName(evaluation.pair.caseID))"))
+            }
+            for (name, _) in files {
+                try move(staging.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+                written.append(folder.appendingPathComponent(name))
+            }
+            if hasPictures {
+                let pictures = folder.appendingPathComponent("pictures")
+                if manager.fileExists(atPath: pictures.path) {
+                    try move(pictures, to: staging.appendingPathComponent("previous-pictures"))
+                }
+                try move(staging.appendingPathComponent("pictures"), to: pictures)
+                written.append(pictures)
+            }
+        } catch let failure as Failure {
+            if !existed { try? manager.removeItem(at: folder) }
+            throw failure
+        } catch {
+            if !existed { try? manager.removeItem(at: folder) }
+            throw Failure(path: folder.path, reason: error.localizedDescription)
+        }
+        return written
+    }
+
+    /// POSIX rename: replaces a file atomically (Foundation's moveItem refuses an existing target).
+    static func move(_ source: URL, to target: URL) throws {
+        if rename(source.path, target.path) != 0 {
+            throw Failure(path: target.path, reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// A case id as a file name (ids are file stems, but keep a slash from making a folder).
+    public static func pictureName(_ caseID: String) -> String {
+        caseID.replacingOccurrences(of: "/", with: "_") + ".png"
+    }
+
+    static func format(_ value: Double?, digits: Int = 4) -> String {
+        guard let value else { return "–" }
+        if value.isNaN { return "NaN" }
+        return String(format: "%.\(digits)f", value)
+    }
+
+    /// report.md: the dataset table, the per-case table and the pictures.
+    public static func markdown(_ result: EvaluationResult, options: EvaluationOptions, pictures: Bool) -> String {
+        var lines = ["# Evaluation", ""]
+        lines.append("- predictions: `\(options.predictions.path)`")
+        lines.append("- references: `\(options.references.path)`"
+            + (result.matching.layoutName.map { " (dataset layout \($0))" } ?? ""))
+        lines.append("- labels: " + result.labels.map { "\($0.name) = {\($0.values.map(String.init).joined(separator: ", "))}" }.joined(separator: "; "))
+        lines.append("- cases evaluated: \(result.cases.count)")
+        for missing in result.matching.missingPredictions { lines.append("- no prediction: \(missing)") }
+        for extra in result.matching.extraPredictions { lines.append("- no reference: \(extra)") }
+        for warning in result.warnings { lines.append("- warning: \(warning)") }
+        lines += ["", "## Dataset", "",
+                  "| label | Dice | IoU | HD95 (mm) | ASSD (mm) | global Dice |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        let means = result.mean, foreground = result.foregroundMean, global = result.globalDice
+        for label in result.labels {
+            let m = means[label.name] ?? [:]
+            lines.append("| \(label.name) | \(format(m["dice"])) | \(format(m["iou"])) | \(format(m["hd95"], digits: 2)) | "
+                + "\(format(m["assd"], digits: 2)) | \(format(global[label.name])) |")
+        }
+        lines.append("| **foreground mean** | \(format(foreground["dice"])) | \(format(foreground["iou"])) | "
+            + "\(format(foreground["hd95"], digits: 2)) | \(format(foreground["assd"], digits: 2)) | |")
+        lines += ["", "Means leave out undefined values: Dice and IoU of a label empty in both prediction and "
+            + "reference (NaN), distances when one side is empty (–). Global Dice is 2 Σ|P∩R| / Σ(|P| + |R|) over all cases.",
+                  "", "## Cases", "",
+                  "| case | label | Dice | IoU | HD95 (mm) | ASSD (mm) | TP | FP | FN | prediction (mm³) | reference (mm³) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for evaluation in result.cases {
+            for (label, s) in zip(result.labels, evaluation.scores) {
+                lines.append("| \(evaluation.pair.caseID) | \(label.name) | \(format(s.dice)) | \(format(s.iou)) | "
+                    + "\(format(s.hd95, digits: 2)) | \(format(s.assd, digits: 2)) | \(s.tp) | \(s.fp) | \(s.fn) | "
+                    + "\(format(s.predictionVolumeMM3, digits: 1)) | \(format(s.referenceVolumeMM3, digits: 1)) |")
+            }
+        }
+        if pictures {
+            lines += ["", "## Pictures", "",
+                      "Axial, coronal and sagittal slices through the reference's largest structure (the slices with "
+                      + "the most reference voxels), in voxel order with higher y and z drawn higher. Reference outlined "
+                      + "in green, prediction in red, yellow where they coincide."]
+            for evaluation in result.cases where evaluation.picture != nil {
+                let name = pictureName(evaluation.pair.caseID)
+                lines += ["", "### \(evaluation.pair.caseID)", "", "![\(evaluation.pair.caseID)](pictures/\(name))"]
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,2 +1,0 @@
-import VolSegCore
-@_exported import VolSegCore

@@ -1,2 +1,0 @@
-@_exported import VolSegCore
-@_exported import VolSegIO

@@ -1,5 +1,0 @@
-@_exported import VolSegModels
-
-public enum VolSegVersion {
-    public static let string = "0.1.0"
-}

@@ -1,0 +1,90 @@
+import Foundation
+import VolSegCore
+import VolSegModels
+import VolSegNN
+
+/// The resumable state of a run besides weights and optimizer state: counters, the random
+/// generator, the best validation score and the per-epoch history (for curves.png). Stored under
+/// `training/` in the checkpoint as int64 arrays; floating-point values as their bit patterns, so
+/// they come back exactly.
+public struct TrainingState: Equatable, Sendable {
+    public var epochsDone = 0
+    public var iterationsDone = 0
+    public var optimizerSteps = 0
+    public var rngState: [UInt64] = []
+    public var bestDice = -Double.infinity
+    public var seconds = 0.0
+    public var epochLoss: [Double] = []
+    /// Per epoch, one value per reported structure (NaN where not validated).
+    public var epochDice: [[Double]] = []
+
+    public init() {}
+
+    var groups: [String: [Int64]] {
+        [
+            "epoch": [Int64(epochsDone)],
+            "iteration": [Int64(iterationsDone)],
+            "optimizer_steps": [Int64(optimizerSteps)],
+            "rng_state": rngState.map { Int64(bitPattern: $0) },
+            "best_dice_bits": [Int64(bitPattern: bestDice.bitPattern)],
+            "seconds_bits": [Int64(bitPattern: seconds.bitPattern)],
+            "epoch_loss_bits": epochLoss.map { Int64(bitPattern: $0.bitPattern) },
+            "epoch_dice_bits": epochDice.flatMap { $0 }.map { Int64(bitPattern: $0.bitPattern) },
+            "structures": [Int64(epochDice.first?.count ?? 0)],
+        ]
+    }
+
+    init(groups: [String: [Int64]], path: String) throws {
+        func one(_ key: String) throws -> Int64 {
+            guard let v = groups[key]?.first else { throw TrainingSetupError("\(path): training/\(key) is missing; the checkpoint cannot resume a run") }
+            return v
+        }
+        epochsDone = Int(try one("epoch"))
+        iterationsDone = Int(try one("iteration"))
+        optimizerSteps = Int(try one("optimizer_steps"))
+        rngState = (groups["rng_state"] ?? []).map { UInt64(bitPattern: $0) }
+        guard rngState.count == 4 else { throw TrainingSetupError("\(path): training/rng_state must hold 4 words") }
+        bestDice = Double(bitPattern: UInt64(bitPattern: try one("best_dice_bits")))
+        seconds = Double(bitPattern: UInt64(bitPattern: try one("seconds_bits")))
+        epochLoss = (groups["epoch_loss_bits"] ?? []).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        let structures = Int(groups["structures"]?.first ?? 0)
+        let flat = (groups["epoch_dice_bits"] ?? []).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        epochDice = structures > 0 ? stride(from: 0, to: flat.count, by: structures).map { Array(flat[$0..<min(flat.count, $0 + structures)]) } : []
+    }
+}
+
+extension Trainer {
+    /// Writes checkpoint_last.h5 (and checkpoint_best.h5 when `best`), each atomically.
+    func saveCheckpoints(model: SegmentationModel, optimizer: Optimizer, run: TrainingRunConfiguration,
+                         state: TrainingState, best: Bool) throws {
+        let provenance: [String: Any] = [
+            "volseg_version": VolSegVersion.string,
+            "written": ISO8601DateFormatter().string(from: Date()),
+            "command": CommandLine.arguments.joined(separator: " "),
+            "data": options.dataFolder.path,
+            "pipeline_file": config.sourcePath,
+            "epochs_done": state.epochsDone,
+        ]
+        var checkpoint = try Checkpoint(model: model, config: run.json, provenance: provenance, optimizer: optimizer)
+        checkpoint.training = state.groups
+        try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_last.h5"))
+        if best { try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_best.h5")) }
+    }
+
+    /// The checkpoint a `--resume` continues from, checked against this run's pipeline.
+    func readResumeCheckpoint() throws -> (Checkpoint, TrainingRunConfiguration, TrainingState) {
+        let url = options.runFolder.appendingPathComponent("checkpoint_last.h5")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TrainingSetupError("\(url.path): no checkpoint to resume from (run without --resume to start)")
+        }
+        let checkpoint = try Checkpoint.read(from: url)
+        let run = try TrainingRunConfiguration(json: checkpoint.configObject, path: url.path)
+        guard run.pipelineText == config.sourceText else {
+            throw TrainingSetupError("\(url.path) was trained with a different pipeline (\(run.pipelineName)) than \(config.sourcePath); resume with the same file")
+        }
+        guard run.seed == options.seed else {
+            throw TrainingSetupError("\(url.path) was trained with --seed \(run.seed), not \(options.seed); resume with the same seed")
+        }
+        return (checkpoint, run, try TrainingState(groups: checkpoint.training, path: url.path))
+    }
+}

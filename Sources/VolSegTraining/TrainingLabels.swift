@@ -1,0 +1,81 @@
+import Foundation
+import VolSegCore
+import VolSegIO
+
+/// How a dataset's label values become what the network predicts: class indices 0, 1, 2, ... in
+/// the order of the label values (BraTS 0, 1, 2, 4 -> 0, 1, 2, 3), and, for region training, which
+/// classes make up each region. Validation reports Dice per region when the convention names
+/// regions (BraTS WT/TC/ET, LiTS liver/tumour), per foreground label otherwise.
+public struct TrainingLabels: Equatable, Sendable {
+    public let convention: LabelConvention
+    public let target: TrainingTarget
+    /// Label values in class-index order, background (0) first.
+    public let classValues: [Int]
+
+    public init(convention: LabelConvention, target: TrainingTarget) throws {
+        self.convention = convention
+        self.target = target
+        classValues = convention.labels.keys.sorted()
+        guard classValues.first == 0, classValues.count >= 2 else {
+            throw TrainingSetupError("label convention \(convention.name) needs background 0 and at least one foreground label, has \(classValues)")
+        }
+        if target == .regions && convention.regions.isEmpty {
+            throw TrainingSetupError("label convention \(convention.name) names no regions, so target: regions cannot be used")
+        }
+    }
+
+    public var classCount: Int { classValues.count }
+
+    /// Channels the network must output: one per class (softmax) or one per region (sigmoid).
+    public var outputChannels: Int { target == .labels ? classCount : convention.regions.count }
+
+    /// membership[r][c]: class index c is in region r.
+    public var regionMembership: [[Bool]] {
+        convention.regions.map { region in classValues.map { region.labels.contains($0) } }
+    }
+
+    /// What validation reports: a name and the class indices it covers.
+    public var reportedStructures: [(name: String, classes: Set<Int>)] {
+        if !convention.regions.isEmpty {
+            return convention.regions.map { region in
+                (region.name, Set(classValues.indices.filter { region.labels.contains(classValues[$0]) }))
+            }
+        }
+        return (1..<classCount).map { index in
+            let name = convention.labels[classValues[index]] ?? "label\(classValues[index])"
+            return (name.replacingOccurrences(of: " ", with: "_"), [index])
+        }
+    }
+
+    /// Label values -> class indices, in place on a copy; a value outside the convention is an
+    /// error naming the file and the value.
+    public func classIndices(_ labels: Tensor, file: String) throws -> Tensor {
+        let maxValue = classValues.max()!
+        var lookup = [Float](repeating: -1, count: maxValue + 1)
+        for (index, value) in classValues.enumerated() { lookup[value] = Float(index) }
+        let out = Tensor.empty(labels.shape)
+        let src = labels.data, dst = out.data
+        for i in 0..<labels.count {
+            let v = src[i]
+            let n = Int(v.rounded())
+            guard v == Float(n), n >= 0, n <= maxValue, lookup[n] >= 0 else {
+                throw TrainingSetupError("\(file): label value \(v) is not one of \(convention.name)'s labels \(classValues)")
+            }
+            dst[i] = lookup[n]
+        }
+        return out
+    }
+
+    /// Class indices -> label values (for writing predictions).
+    public func labelValues(_ classes: Tensor) -> Tensor {
+        let values = classValues.map(Float.init)
+        return classes.map { values[min(max(Int($0), 0), values.count - 1)] }
+    }
+}
+
+/// A run that cannot start: bad data, a config that does not fit the data, a checkpoint that does
+/// not fit the config. The message names the file or value.
+public struct TrainingSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
