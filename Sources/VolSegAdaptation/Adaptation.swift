@@ -3,6 +3,7 @@ import VolSegCore
 import VolSegInference
 import VolSegModels
 import VolSegNN
+import VolSegTraining
 
 /// The BatchNorm layers of a model and the means to measure their batch statistics.
 ///
@@ -132,8 +133,8 @@ public struct AdaptationWindows {
         let shape = paddedShape(i)
         let flat = foreground.voxels[i][Int(generator.next() % UInt64(foreground.voxels[i].count))]
         let voxel = [flat / (shape[1] * shape[2]), (flat / shape[2]) % shape[1], flat % shape[2]]
-        let start = (0..<3).map { min(max(voxel[$0] - window[$0] / 2, 0), max(shape[$0] - window[$0], 0)) }
-        return (i, start)
+        // The trainer's centring rule (images are padded to at least the window, so no padding here).
+        return (i, PatchSampler(patchSize: window, batchSize: 1, foregroundShare: 1).centredLower(voxel: voxel, shape: shape))
     }
 
     /// The batches of a source-free adaptation, drawn as the trainer draws them: `batchSize`
@@ -148,10 +149,11 @@ public struct AdaptationWindows {
     /// liver targets then hold about as much liver as the training batches did.
     public func trainerBatches(_ foreground: PredictedForeground, count: Int, batchSize: Int, foregroundShare: Double,
                                candidates: Int, _ generator: inout RandomGenerator) -> [[(image: Int, start: [Int])]] {
-        let random = Int((Double(batchSize) * (1 - foregroundShare)).rounded())
+        // The trainer's rule for which samples of a batch are foreground-centred.
+        let sampler = PatchSampler(patchSize: window, batchSize: max(1, batchSize), foregroundShare: foregroundShare)
         return (0..<max(1, count)).map { _ in
             (0..<max(1, batchSize)).map { k in
-                guard k >= random else { return randomWindow(&generator) }
+                guard sampler.isForegroundSample(k, rng: &generator) else { return randomWindow(&generator) }
                 var best = foregroundWindow(foreground, &generator)
                 var bestShare = foreground.share(image: best.image, start: best.start, size: window)
                 for _ in 1..<max(1, candidates) {

@@ -38,6 +38,7 @@ public struct MemorySize: Equatable, Comparable, Sendable, CustomStringConvertib
     /// Binary units with two decimals where needed: "8 GiB", "1.77 GiB", "512 MiB".
     public var description: String { MemorySize.format(bytes) }
 
+    /// `1.25 GiB`, `312.40 MiB`: the short form of progress lines and reports.
     public static func format(_ bytes: Int) -> String {
         let steps = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
         for (size, unit) in steps where bytes >= size {
@@ -46,6 +47,12 @@ public struct MemorySize: Equatable, Comparable, Sendable, CustomStringConvertib
             return "\(text) \(unit)"
         }
         return "\(bytes) B"
+    }
+
+    /// Exact bytes beside GiB where a person must act on the number (a budget, a minimum):
+    /// `2147483648 bytes (2.00 GiB)`.
+    public static func describe(_ bytes: Int) -> String {
+        "\(bytes) bytes (\(String(format: "%.2f", Double(bytes) / 1_073_741_824)) GiB)"
     }
 }
 

@@ -85,7 +85,7 @@ public struct EvaluationMask: Sendable {
     }
 
     /// Voxels inside and outside each of two masks: (both, only prediction, only reference).
-    static func overlap(prediction: EvaluationMask, reference: EvaluationMask) -> (tp: Int, fp: Int, fn: Int) {
+    public static func overlap(prediction: EvaluationMask, reference: EvaluationMask) -> (tp: Int, fp: Int, fn: Int) {
         precondition(prediction.shape == reference.shape, "masks on different grids")
         let total = prediction.voxels.count
         let chunks = max(1, min(64, total / 65_536))

@@ -40,14 +40,28 @@ public struct MetricScores: Equatable, Sendable {
     /// Both empty: the case says nothing about this label (Dice NaN).
     public var isEmptyInBoth: Bool { nPred == 0 && nRef == 0 }
 
+    /// Dice 2TP / (2TP + FP + FN), NaN when prediction and reference are both empty: the one Dice
+    /// of the program (evaluation and training validation both call it).
+    public static func dice(tp: Int, fp: Int, fn: Int) -> Double {
+        let denominator = Double(2 * tp + fp + fn)
+        return denominator == 0 ? .nan : Double(2 * tp) / denominator
+    }
+
+    /// Dice of one label or region between two label maps on the same [nz, ny, nx] grid.
+    public static func dice(prediction: UnsafePointer<Float>, reference: UnsafePointer<Float>, shape: [Int],
+                            values: Set<Int>) -> Double {
+        let (tp, fp, fn) = EvaluationMask.overlap(prediction: EvaluationMask(labels: prediction, shape: shape, values: values),
+                                                  reference: EvaluationMask(labels: reference, shape: shape, values: values))
+        return dice(tp: tp, fp: fp, fn: fn)
+    }
+
     /// Scores of a prediction mask against a reference mask on the same grid; `spacingXYZ` is the
     /// reference's voxel size along x, y, z in mm.
     public static func compute(prediction: EvaluationMask, reference: EvaluationMask, spacingXYZ: [Double]) -> MetricScores {
         precondition(prediction.shape == reference.shape, "prediction \(prediction.shape) and reference \(reference.shape) differ")
         let total = prediction.shape.reduce(1, *)
         let (tp, fp, fn) = EvaluationMask.overlap(prediction: prediction, reference: reference)
-        let denominator = Double(2 * tp + fp + fn)
-        let dice = denominator == 0 ? Double.nan : Double(2 * tp) / denominator
+        let dice = dice(tp: tp, fp: fp, fn: fn)
         let union = Double(tp + fp + fn)
         let iou = union == 0 ? Double.nan : Double(tp) / union
         let surfaces = SurfaceDistances(prediction: prediction, reference: reference, spacingXYZ: spacingXYZ)

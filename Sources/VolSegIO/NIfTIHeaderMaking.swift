@@ -35,3 +35,26 @@ extension NIfTIHeader {
         self.frequencyDim = 0; self.phaseDim = 0; self.sliceDim = 0
     }
 }
+
+extension NIfTIHeader {
+    /// The header of the sub-grid of `spatialShape` voxels starting at voxel `lower` (x, y, z):
+    /// the same orientation and voxel size, with the qform and sform origins moved to the first
+    /// voxel of the sub-grid, so its voxels keep their world positions (a validation slab cut from
+    /// a scan). Volumes beyond the third dimension keep their count.
+    public func cropped(lower: [Int], spatialShape: [Int]) -> NIfTIHeader {
+        precondition(lower.count == 3 && spatialShape.count == 3, "lower and shape are (x, y, z)")
+        var out = self
+        for axis in 0..<3 where axis < out.dims.count { out.dims[axis] = spatialShape[axis] }
+        let shift = lower.map(Double.init)
+        func moved(_ affine: NIfTIAffine) -> NIfTIAffine {
+            var result = affine
+            let origin = affine.apply(shift)
+            for r in 0..<3 { result[r, 3] = origin[r] }
+            return result
+        }
+        out.sform = moved(sform)
+        out.qform = moved(qform)
+        out.qoffset = (0..<3).map { out.qform[$0, 3] }
+        return out
+    }
+}

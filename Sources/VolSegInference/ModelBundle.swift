@@ -38,6 +38,25 @@ public final class ModelBundle {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelBundleError(path: path, problem: "no such checkpoint file")
         }
+        let (checkpoint, config) = try readCheckpoint(url)
+        let model: SegmentationModel
+        do {
+            model = try ModelRegistry.make(name: config.modelName, config: config.modelConfig, initializer: ParameterInitializer())
+        } catch {
+            throw ModelBundleError(path: path, problem: "checkpoint config \"model\": \(error)")
+        }
+        do {
+            try model.load(state: checkpoint.modelState)
+        } catch {
+            throw ModelBundleError(path: path, problem: "\(error)")
+        }
+        return try ModelBundle(model: model, config: config, file: url)
+    }
+
+    /// The checkpoint and its parsed config, with errors naming the file: the first step of
+    /// `load`, and all that `--resume` needs besides the weights it loads itself.
+    public static func readCheckpoint(_ url: URL) throws -> (Checkpoint, ModelBundleConfig) {
+        let path = url.path
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.read(from: url)
@@ -53,19 +72,7 @@ public final class ModelBundle {
             throw ModelBundleError(path: path, problem: "has no root attribute \"config\" (model, patch, preprocessing, labels): "
                 + "it holds weights only and cannot segment")
         }
-        let config = try ModelBundleConfig(json: object, file: path)
-        let model: SegmentationModel
-        do {
-            model = try ModelRegistry.make(name: config.modelName, config: config.modelConfig, initializer: ParameterInitializer())
-        } catch {
-            throw ModelBundleError(path: path, problem: "checkpoint config \"model\": \(error)")
-        }
-        do {
-            try model.load(state: checkpoint.modelState)
-        } catch {
-            throw ModelBundleError(path: path, problem: "\(error)")
-        }
-        return try ModelBundle(model: model, config: config, file: url)
+        return (checkpoint, try ModelBundleConfig(json: object, file: path))
     }
 
     /// The inference this bundle's config describes, with the caller's step and mirroring.

@@ -25,11 +25,14 @@ import VolSegPreprocessing
 ///   "regions": [{"name": "WT", "labels": [1, 2, 4], "paint": 2}, ...],
 ///                   // instead of "labels" for sigmoid region models; "paint" (the value written)
 ///                   // may be left out when the region minus the next region is a single label
-///   "modalities": ["CT"]                             // input channels in order (BraTS: T1, T1ce, T2, FLAIR)
+///   "modalities": ["CT"],                            // input channels in order (BraTS: T1, T1ce, T2, FLAIR)
+///   "training": {...}                                // optional: what volseg train adds (CheckpointTrainingRecord)
 /// }
 /// ```
-/// The model name and config are what `ModelRegistry.make` takes. Unknown keys are allowed (the
-/// trainer may add its own); every key above except `crop_to_nonzero` and `paint` is required.
+/// The model name and config are what `ModelRegistry.make` takes. Unknown keys are allowed; every
+/// key above except `crop_to_nonzero`, `paint` and `training` is required. This is the one schema
+/// of a checkpoint's config: the trainer writes it with `json` and every reader (segment,
+/// evaluate, adapt, resume) parses it with `init(json:file:)`.
 public struct ModelBundleConfig {
     public var modelName: String
     /// The JSON object `ModelRegistry.make` builds the network from.
@@ -40,9 +43,12 @@ public struct ModelBundleConfig {
     public var labelConventionName: String
     public var output: SegmentationOutput
     public var modalities: [String]
+    /// Present in checkpoints written by `volseg train`.
+    public var training: CheckpointTrainingRecord?
 
     public init(modelName: String, modelConfig: [String: Any], patch: [Int], preprocessor: Preprocessor,
-                labelConventionName: String, output: SegmentationOutput, modalities: [String]) {
+                labelConventionName: String, output: SegmentationOutput, modalities: [String],
+                training: CheckpointTrainingRecord? = nil) {
         precondition(patch.count == 3 && patch.allSatisfy { $0 >= 1 }, "patch is [D, H, W] positive sizes")
         self.modelName = modelName
         self.modelConfig = modelConfig
@@ -51,6 +57,7 @@ public struct ModelBundleConfig {
         self.labelConventionName = labelConventionName
         self.output = output
         self.modalities = modalities
+        self.training = training
     }
 
     /// The config for a trained `model` (its registry family and config JSON).
@@ -60,8 +67,9 @@ public struct ModelBundleConfig {
                   labelConventionName: labelConvention.name, output: output, modalities: modalities)
     }
 
-    /// The built-in convention this config names, if it is one.
-    public var labelConvention: LabelConvention? { LabelConvention.named(labelConventionName) }
+    /// The convention the model was trained with: the training record's in full, else the
+    /// built-in one this config names, if it is one.
+    public var labelConvention: LabelConvention? { training?.convention ?? LabelConvention.named(labelConventionName) }
 
     /// The usual output for a convention: softmax over its label values in ascending order, or
     /// one sigmoid per region in the convention's order (WT, TC, ET) with paints derived.
@@ -99,6 +107,7 @@ public struct ModelBundleConfig {
             "label_convention": labelConventionName,
             "modalities": modalities,
         ]
+        if let training { object["training"] = training.json }
         switch output {
         case .labels(let values): object["labels"] = values
         case .regions(let regions):
@@ -117,6 +126,12 @@ public struct ModelBundleConfig {
         labelConventionName = try reader.string(json, "label_convention")
         modalities = try reader.strings(json, "modalities")
         preprocessor = try BundleConfigReader.preprocessor(try reader.object(json, "preprocessing"), reader: reader)
+        if let raw = json["training"] {
+            guard let object = raw as? [String: Any] else { throw reader.error("\"training\" must be a JSON object") }
+            training = try CheckpointTrainingRecord(json: object, conventionName: labelConventionName, reader: reader)
+        } else {
+            training = nil
+        }
         switch (json["labels"], json["regions"]) {
         case (.some, .some):
             throw reader.error("has both \"labels\" and \"regions\"; a model predicts one or the other")
@@ -135,7 +150,7 @@ public struct ModelBundleConfig {
 }
 
 /// Typed access to the bundle config with errors naming the checkpoint file and the key.
-struct BundleConfigReader {
+package struct BundleConfigReader {
     let file: String
 
     func error(_ problem: String) -> ModelBundleError { ModelBundleError(path: file, problem: "checkpoint config " + problem) }

@@ -183,7 +183,6 @@ public struct MemoryPlanner {
     /// inside the measurement, so its parameters count.
     public func stepPeak(modelConfig: [String: Any], patch: [Int], batch: Int, recompute: Set<String>) throws -> Int {
         let loss = try config.makeLoss(labels: data.labels)
-        let validationImage = data.largestValidationShape.map { Tensor.planned([data.channels] + $0) }
         let ledger = MemoryLedger.shared
         return try ledger.measurePeak { () throws -> Void in
             let model = try config.makeModel(config: modelConfig, seed: 0, planned: true)
@@ -201,9 +200,9 @@ public struct MemoryPlanner {
                 }
                 withExtendedLifetime(prefetched) {}
             }
-            if let validationImage {
-                let runner = ValidationRunner(patchSize: patch, stepFraction: config.validation.stepFraction, labels: data.labels)
-                _ = runner.predictLogits(model: model, image: validationImage)
+            if let shape = data.largestValidationShape {
+                ValidationRunner.plannedPrediction(model: model, labels: data.labels, patch: patch, step: config.validation.stepFraction,
+                                                   channels: data.channels, networkShape: shape)
             }
         }.peakBytes
     }
@@ -229,7 +228,7 @@ public struct PlanningData: Sendable, Equatable {
     public var labels: TrainingLabels
     /// [D, H, W].
     public var medianShape: [Int]
-    /// [D, H, W] of the validation case with the most voxels; nil without validation cases.
+    /// [D, H, W] of the largest validation case's network grid; nil without validation cases.
     public var largestValidationShape: [Int]?
     public var cacheBytes: Int
     /// Raw image + label bytes of the largest case before preprocessing.
@@ -247,7 +246,7 @@ public struct PlanningData: Sendable, Equatable {
 
     public init(_ data: TrainingData) {
         self.init(channels: data.modalities.count, labels: data.labels, medianShape: data.medianShape,
-                  largestValidationShape: data.validation.max { $0.labels.count < $1.labels.count }?.spatialShape,
+                  largestValidationShape: data.validation.map(\.networkShape).max { $0.reduce(1, *) < $1.reduce(1, *) },
                   cacheBytes: data.cacheBytes, largestSourceBytes: data.largestSourceBytes)
     }
 }

@@ -52,17 +52,22 @@ public struct PatchSampler: Sendable {
             let locations = item.classLocations[cls]
             let flat = Int(locations[Int(rng.next() % UInt64(locations.count))])
             let voxel = [flat / (shape[1] * shape[2]), (flat / shape[2]) % shape[1], flat % shape[2]]
-            let lower = (0..<3).map { axis -> Int in
-                let (lo, hi) = PatchSampler.lowerRange(size: shape[axis], patch: patchSize[axis])
-                return min(max(voxel[axis] - patchSize[axis] / 2, lo), hi)
-            }
-            return Choice(caseIndex: caseIndex, lower: lower, foregroundClass: cls)
+            return Choice(caseIndex: caseIndex, lower: centredLower(voxel: voxel, shape: shape), foregroundClass: cls)
         }
         let lower = (0..<3).map { axis -> Int in
             let (lo, hi) = PatchSampler.lowerRange(size: shape[axis], patch: patchSize[axis])
             return lo + Int(rng.next() % UInt64(hi - lo + 1))
         }
         return Choice(caseIndex: caseIndex, lower: lower, foregroundClass: nil)
+    }
+
+    /// The lower corner of a patch centred (as far as the volume allows) on `voxel` [D, H, W] of a
+    /// volume of `shape`.
+    public func centredLower(voxel: [Int], shape: [Int]) -> [Int] {
+        (0..<3).map { axis -> Int in
+            let (lo, hi) = PatchSampler.lowerRange(size: shape[axis], patch: patchSize[axis])
+            return min(max(voxel[axis] - patchSize[axis] / 2, lo), hi)
+        }
     }
 
     /// Lower corners that keep the patch inside the volume, or, for a volume smaller than the

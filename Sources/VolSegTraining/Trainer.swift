@@ -1,5 +1,6 @@
 import Foundation
 import VolSegCore
+import VolSegInference
 import VolSegModels
 
 /// Settings of `volseg train` that are not in the pipeline file.
@@ -62,6 +63,17 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingSummary {
+        let session = try startSession()
+        while session.state.epochsDone < session.epochs {
+            if let stop = options.stopAfterEpochs, session.state.epochsDone >= stop { break }
+            try runEpoch(session)
+        }
+        return session.summary
+    }
+
+    /// Reads and preprocesses the data, plans within the budget, builds the model and optimizer,
+    /// and loads the checkpoint being resumed.
+    func startSession() throws -> TrainingSession {
         let started = Date()
         ResourceUsage.returnFreedMemoryToSystem()
         let ledger = MemoryLedger.shared
@@ -72,28 +84,18 @@ public final class Trainer {
         // Dropped once its tensors are copied into the model and optimizer (it holds a copy of both).
         var resumed = options.resume ? try readResumeCheckpoint() : nil
         let data = try TrainingData.load(config: config, folder: options.dataFolder,
-                                         normalization: resumed?.1.preprocessor.normalization, log: progress.message)
+                                         normalization: resumed?.config.preprocessor.normalization, log: progress.message)
         let preprocessingPeak = ledger.peakBytes
         progress.message("data: \(data.training.count) training and \(data.validation.count) validation case(s), "
-            + "\(MemorySize.short(data.cacheBytes)) in memory; preprocessing peak \(MemorySize.short(preprocessingPeak)) (ledger)")
-        let planner = MemoryPlanner(config: config, data: PlanningData(data))
-        var plan: TrainingPlan
-        if let (_, run, _) = resumed {
-            // The resumed run keeps its plan (a different patch would change every later step).
-            var fixed = config
-            fixed.patch = PatchSettings(size: run.plan.patchSizeXYZ, batch: run.plan.batchSize, recompute: run.plan.recompute)
-            plan = try MemoryPlanner(config: fixed, data: PlanningData(data)).plan(budget: options.memoryBudget)
-        } else {
-            plan = try planner.plan(budget: options.memoryBudget)
-        }
+            + "\(MemorySize.format(data.cacheBytes)) in memory; preprocessing peak \(MemorySize.format(preprocessingPeak)) (ledger)")
+        let plan = try makePlan(data: data, resumedPlan: resumed?.plan)
         // Planning runs on shape-only tensors, which the ledger counts like real ones: forget
         // that peak, keeping the preprocessing one, so the log shows what the run itself reached.
         ledger.resetPeak()
-        func ledgerPeak() -> Int { max(preprocessingPeak, ledger.peakBytes) }
         progress.message("plan: patch \(plan.patchSizeXYZ) (x y z), batch \(plan.batchSize)"
             + (plan.recompute.isEmpty ? "" : ", recompute \(plan.recompute.joined(separator: " "))")
-            + ", predicted peak \(MemorySize.short(plan.predictedPeakBytes))"
-            + (options.memoryBudget.map { " of \(MemorySize.short($0))" } ?? ""))
+            + ", predicted peak \(MemorySize.format(plan.predictedPeakBytes))"
+            + (options.memoryBudget.map { " of \(MemorySize.format($0))" } ?? ""))
 
         let epochs = options.epochs ?? config.training.epochs
         let steps = options.iterationsPerEpoch ?? config.training.iterationsPerEpoch
@@ -104,20 +106,19 @@ public final class Trainer {
         model.train()
         let parameters = model.trainableParameters
         let optimizer = config.makeOptimizer(parameters)
-        let loss = try config.makeLoss(labels: data.labels)
-        let run = TrainingRunConfiguration(
-            modelName: config.model.name, modelConfig: modelConfig, modalities: data.modalities, labels: data.labels,
+        let runConfig = ModelBundleConfig(
+            trainingModel: config.model.name, modelConfig: modelConfig, modalities: data.modalities, labels: data.labels,
             preprocessor: data.preprocessor, plan: plan, seed: options.seed, epochs: epochs, iterationsPerEpoch: steps,
             pipelineText: config.sourceText, pipelineName: config.name)
 
         var state = TrainingState()
         var rng = RandomGenerator(seed: options.seed &+ 0x7261_6E64_6F6D)
-        if let (checkpoint, _, saved) = resumed {
-            try model.load(state: checkpoint.modelState)
-            try optimizer.loadState(checkpoint.optimizer, stepCount: saved.optimizerSteps)
-            state = saved
-            rng = RandomGenerator(state: saved.rngState)
-            progress.message("resuming after epoch \(saved.epochsDone) (step \(saved.iterationsDone))")
+        if let saved = resumed {
+            try model.load(state: saved.checkpoint.modelState)
+            try optimizer.loadState(saved.checkpoint.optimizer, stepCount: saved.state.optimizerSteps)
+            state = saved.state
+            rng = RandomGenerator(state: saved.state.rngState)
+            progress.message("resuming after epoch \(saved.state.epochsDone) (step \(saved.state.iterationsDone))")
         }
         resumed = nil
 
@@ -127,76 +128,94 @@ public final class Trainer {
         let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize, foregroundShare: config.sampling.foregroundShare)
         let loader = BatchLoader(cases: data.training, sampler: sampler,
                                  augmenter: PatchAugmenter(settings: config.augmentation, patchSize: plan.patchSize))
-        let validation = ValidationRunner(patchSize: plan.patchSize, stepFraction: config.validation.stepFraction, labels: data.labels)
-        let clip = config.optimizer.gradientClip.map(Float.init)
-        let initialRate = Float(config.optimizer.learningRate)
-        let secondsBefore = state.seconds
-        var lastDice = [Double](repeating: .nan, count: structures.count)
-        var epochSeconds: [Double] = []
+        return TrainingSession(
+            data: data, plan: plan, model: model, parameters: parameters, optimizer: optimizer,
+            loss: try config.makeLoss(labels: data.labels), runConfig: runConfig,
+            validation: ValidationRunner(config: runConfig, labels: data.labels, step: config.validation.stepFraction),
+            loader: loader, log: log, structures: structures, epochs: epochs, steps: steps, state: state, rng: rng,
+            started: started, preprocessingPeak: preprocessingPeak)
+    }
 
-        while state.epochsDone < epochs {
-            if let stop = options.stopAfterEpochs, state.epochsDone >= stop { break }
-            let epoch = state.epochsDone
-            let epochStart = Date()
-            optimizer.learningRate = config.learningRateSchedule.learningRate(initial: initialRate, epoch: epoch, totalEpochs: epochs)
-            let seeds = (0..<steps).map { _ in rng.next() }
-            loader.prefetch(seed: seeds[0])
-            var lossSum = 0.0
-            var epochDice: [Double]?
-            for step in 0..<steps {
-                let batch = loader.take()
-                if step + 1 < steps { loader.prefetch(seed: seeds[step + 1]) }
-                let value = TrainerStep.run(model: model, batch: batch, loss: loss, optimizer: optimizer,
-                                            parameters: parameters, gradientClip: clip)
-                guard value.isFinite else {
-                    throw TrainingSetupError("training diverged at epoch \(epoch), step \(state.iterationsDone): loss \(value); lower optimizer.learning_rate in \(config.sourcePath)")
-                }
-                lossSum += Double(value)
-                var dice: [Double] = []
-                let last = step == steps - 1
-                if last && !data.validation.isEmpty && ((epoch + 1) % config.validation.every == 0 || epoch == epochs - 1) {
-                    dice = validation.dice(model: model, cases: data.validation)
-                    lastDice = dice
-                    epochDice = dice
-                }
-                let rss = ResourceUsage.peakResidentBytes
-                try log.append(TrainingLog.Row(epoch: epoch, iteration: state.iterationsDone, loss: value,
-                                               learningRate: optimizer.learningRate, validationDice: dice,
-                                               seconds: secondsBefore + Date().timeIntervalSince(started),
-                                               ledgerPeakBytes: ledgerPeak(), rssPeakBytes: rss))
-                state.iterationsDone += 1
-                if let budget = options.memoryBudget, rss > budget {
-                    throw MemoryBudgetExceeded(residentBytes: rss, budgetBytes: budget)
-                }
-                let elapsed = Date().timeIntervalSince(epochStart), rate = Double(step + 1) / max(elapsed, 1e-9)
-                let remaining = Double((epochs - epoch - 1) * steps + steps - step - 1) / rate
-                progress.step(epoch: epoch, epochs: epochs, step: step + 1, steps: steps, loss: value,
-                              stepsPerSecond: rate, secondsLeft: remaining, residentBytes: ResourceUsage.residentBytes)
-            }
-            state.epochsDone += 1
-            state.optimizerSteps = optimizer.stepCount
-            state.rngState = rng.stateWords
-            state.epochLoss.append(lossSum / Double(steps))
-            let thisDice = epochDice ?? [Double](repeating: .nan, count: structures.count)
-            state.epochDice.append(thisDice)
-            let mean = Self.meanIgnoringNaN(thisDice)
-            let isBest = data.validation.isEmpty || (mean.isFinite && mean > state.bestDice)
-            if isBest && mean.isFinite { state.bestDice = mean }
-            let seconds = Date().timeIntervalSince(epochStart)
-            epochSeconds.append(seconds)
-            state.seconds = secondsBefore + Date().timeIntervalSince(started)
-            try saveCheckpoints(model: model, optimizer: optimizer, run: run, state: state, best: isBest)
-            try CurvePlot(epochLoss: state.epochLoss,
-                          dice: structures.indices.map { i in (structures[i], state.epochDice.map { $0.count > i ? $0[i] : .nan }) })
-                .write(to: options.runFolder.appendingPathComponent("curves.png"))
-            let diceText = zip(structures, thisDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }.joined(separator: ", ")
-            progress.message(String(format: "epoch %d/%d: loss %.4f", epoch + 1, epochs, state.epochLoss.last!)
-                + (thisDice.allSatisfy(\.isNaN) ? "" : ", val Dice \(diceText)")
-                + String(format: ", %.1f s", seconds) + ", peak RSS \(MemorySize.short(ResourceUsage.peakResidentBytes))")
+    /// The plan for the budget; a resumed run keeps its plan (a different patch would change
+    /// every later step).
+    func makePlan(data: TrainingData, resumedPlan: TrainingPlan?) throws -> TrainingPlan {
+        guard let resumedPlan else {
+            return try MemoryPlanner(config: config, data: PlanningData(data)).plan(budget: options.memoryBudget)
         }
-        return TrainingSummary(plan: plan, epochsDone: state.epochsDone, structureNames: structures, lastDice: lastDice,
-                               bestDice: state.bestDice, secondsPerEpoch: epochSeconds.isEmpty ? 0 : epochSeconds.reduce(0, +) / Double(epochSeconds.count),
-                               ledgerPeakBytes: ledgerPeak(), rssPeakBytes: ResourceUsage.peakResidentBytes)
+        var fixed = config
+        fixed.patch = PatchSettings(size: resumedPlan.patchSizeXYZ, batch: resumedPlan.batchSize, recompute: resumedPlan.recompute)
+        return try MemoryPlanner(config: fixed, data: PlanningData(data)).plan(budget: options.memoryBudget)
+    }
+
+    /// One epoch's steps, validation on its last step when due, then the epoch's bookkeeping.
+    func runEpoch(_ session: TrainingSession) throws {
+        let epoch = session.state.epochsDone, epochs = session.epochs, steps = session.steps
+        let epochStart = Date()
+        let optimizer = session.optimizer
+        optimizer.learningRate = config.learningRateSchedule.learningRate(initial: Float(config.optimizer.learningRate),
+                                                                          epoch: epoch, totalEpochs: epochs)
+        let seeds = (0..<steps).map { _ in session.rng.next() }
+        session.loader.prefetch(seed: seeds[0])
+        let clip = config.optimizer.gradientClip.map(Float.init)
+        var lossSum = 0.0
+        var epochDice: [Double]?
+        for step in 0..<steps {
+            let batch = session.loader.take()
+            if step + 1 < steps { session.loader.prefetch(seed: seeds[step + 1]) }
+            let value = TrainerStep.run(model: session.model, batch: batch, loss: session.loss, optimizer: optimizer,
+                                        parameters: session.parameters, gradientClip: clip)
+            guard value.isFinite else {
+                throw TrainingSetupError("training diverged at epoch \(epoch), step \(session.state.iterationsDone): loss \(value); lower optimizer.learning_rate in \(config.sourcePath)")
+            }
+            lossSum += Double(value)
+            var dice: [Double] = []
+            if step == steps - 1 && !session.data.validation.isEmpty
+                && ((epoch + 1) % config.validation.every == 0 || epoch == epochs - 1) {
+                dice = try session.validation.dice(model: session.model, cases: session.data.validation)
+                session.lastDice = dice
+                epochDice = dice
+            }
+            let rss = ResourceUsage.peakResidentBytes
+            try session.log.append(TrainingLog.Row(epoch: epoch, iteration: session.state.iterationsDone, loss: value,
+                                                   learningRate: optimizer.learningRate, validationDice: dice,
+                                                   seconds: session.elapsedSeconds, ledgerPeakBytes: session.ledgerPeak,
+                                                   rssPeakBytes: rss))
+            session.state.iterationsDone += 1
+            if let budget = options.memoryBudget, rss > budget {
+                throw MemoryBudgetExceeded(residentBytes: rss, budgetBytes: budget)
+            }
+            let elapsed = Date().timeIntervalSince(epochStart), rate = Double(step + 1) / max(elapsed, 1e-9)
+            let remaining = Double((epochs - epoch - 1) * steps + steps - step - 1) / rate
+            progress.step(epoch: epoch, epochs: epochs, step: step + 1, steps: steps, loss: value,
+                          stepsPerSecond: rate, secondsLeft: remaining, residentBytes: ResourceUsage.residentBytes)
+        }
+        try finishEpoch(session, meanLoss: lossSum / Double(steps), dice: epochDice, seconds: Date().timeIntervalSince(epochStart))
+    }
+
+    /// Records the epoch, writes the checkpoints and curves.png, and reports the epoch.
+    func finishEpoch(_ session: TrainingSession, meanLoss: Double, dice epochDice: [Double]?, seconds: Double) throws {
+        let structures = session.structures
+        session.state.epochsDone += 1
+        session.state.optimizerSteps = session.optimizer.stepCount
+        session.state.rngState = session.rng.stateWords
+        session.state.epochLoss.append(meanLoss)
+        let thisDice = epochDice ?? [Double](repeating: .nan, count: structures.count)
+        session.state.epochDice.append(thisDice)
+        let mean = Self.meanIgnoringNaN(thisDice)
+        let isBest = session.data.validation.isEmpty || (mean.isFinite && mean > session.state.bestDice)
+        if isBest && mean.isFinite { session.state.bestDice = mean }
+        session.epochSeconds.append(seconds)
+        session.state.seconds = session.elapsedSeconds
+        try saveCheckpoints(model: session.model, optimizer: session.optimizer, runConfig: session.runConfig,
+                            state: session.state, best: isBest)
+        let state = session.state
+        try CurvePlot(epochLoss: state.epochLoss,
+                      dice: structures.indices.map { i in (structures[i], state.epochDice.map { $0.count > i ? $0[i] : .nan }) })
+            .write(to: options.runFolder.appendingPathComponent("curves.png"))
+        let diceText = zip(structures, thisDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }.joined(separator: ", ")
+        progress.message(String(format: "epoch %d/%d: loss %.4f", state.epochsDone, session.epochs, meanLoss)
+            + (thisDice.allSatisfy(\.isNaN) ? "" : ", val Dice \(diceText)")
+            + String(format: ", %.1f s", seconds) + ", peak RSS \(MemorySize.format(ResourceUsage.peakResidentBytes))")
     }
 
     static func meanIgnoringNaN(_ values: [Double]) -> Double {

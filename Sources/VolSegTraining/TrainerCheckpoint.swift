@@ -1,5 +1,6 @@
 import Foundation
 import VolSegCore
+import VolSegInference
 import VolSegModels
 import VolSegNN
 
@@ -55,7 +56,7 @@ public struct TrainingState: Equatable, Sendable {
 
 extension Trainer {
     /// Writes checkpoint_last.h5 (and checkpoint_best.h5 when `best`), each atomically.
-    func saveCheckpoints(model: SegmentationModel, optimizer: Optimizer, run: TrainingRunConfiguration,
+    func saveCheckpoints(model: SegmentationModel, optimizer: Optimizer, runConfig: ModelBundleConfig,
                          state: TrainingState, best: Bool) throws {
         let provenance: [String: Any] = [
             "volseg_version": VolSegVersion.string,
@@ -65,26 +66,28 @@ extension Trainer {
             "pipeline_file": config.sourcePath,
             "epochs_done": state.epochsDone,
         ]
-        var checkpoint = try Checkpoint(model: model, config: run.json, provenance: provenance, optimizer: optimizer)
+        var checkpoint = try Checkpoint(model: model, config: runConfig.json, provenance: provenance, optimizer: optimizer)
         checkpoint.training = state.groups
         try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_last.h5"))
         if best { try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_best.h5")) }
     }
 
-    /// The checkpoint a `--resume` continues from, checked against this run's pipeline.
-    func readResumeCheckpoint() throws -> (Checkpoint, TrainingRunConfiguration, TrainingState) {
+    /// The checkpoint a `--resume` continues from, read by the one checkpoint reader and checked
+    /// against this run's pipeline and seed.
+    func readResumeCheckpoint() throws -> (checkpoint: Checkpoint, config: ModelBundleConfig, plan: TrainingPlan, state: TrainingState) {
         let url = options.runFolder.appendingPathComponent("checkpoint_last.h5")
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw TrainingSetupError("\(url.path): no checkpoint to resume from (run without --resume to start)")
         }
-        let checkpoint = try Checkpoint.read(from: url)
-        let run = try TrainingRunConfiguration(json: checkpoint.configObject, path: url.path)
-        guard run.pipelineText == config.sourceText else {
-            throw TrainingSetupError("\(url.path) was trained with a different pipeline (\(run.pipelineName)) than \(config.sourcePath); resume with the same file")
+        let (checkpoint, runConfig) = try ModelBundle.readCheckpoint(url)
+        let record = try runConfig.trainingRecord(file: url.path)
+        guard record.pipelineText == config.sourceText else {
+            throw TrainingSetupError("\(url.path) was trained with a different pipeline (\(record.pipelineName)) than \(config.sourcePath); resume with the same file")
         }
-        guard run.seed == options.seed else {
-            throw TrainingSetupError("\(url.path) was trained with --seed \(run.seed), not \(options.seed); resume with the same seed")
+        guard record.seed == options.seed else {
+            throw TrainingSetupError("\(url.path) was trained with --seed \(record.seed), not \(options.seed); resume with the same seed")
         }
-        return (checkpoint, run, try TrainingState(groups: checkpoint.training, path: url.path))
+        return (checkpoint, runConfig, try runConfig.trainingPlan(file: url.path),
+                try TrainingState(groups: checkpoint.training, path: url.path))
     }
 }

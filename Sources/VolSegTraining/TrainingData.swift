@@ -3,12 +3,13 @@ import VolSegCore
 import VolSegIO
 import VolSegPreprocessing
 
-/// The cases of a run, preprocessed once and held in memory: the training cases the sampler draws
-/// from, the validation cases Dice is measured on, and the resolved preprocessing (with the CT
-/// statistics of the training cases' foreground, which the checkpoint stores).
+/// The cases of a run held in memory: the training cases, preprocessed once, that the sampler
+/// draws from; the validation cases as read (validation segments them as `volseg segment` would);
+/// and the resolved preprocessing (with the CT statistics of the training cases' foreground,
+/// which the checkpoint stores).
 public struct TrainingData: @unchecked Sendable {
     public var training: [TrainingCase]
-    public var validation: [TrainingCase]
+    public var validation: [ValidationCase]
     public var labels: TrainingLabels
     public var modalities: [String]
     public var preprocessor: Preprocessor
@@ -26,7 +27,9 @@ public struct TrainingData: @unchecked Sendable {
     }
 
     /// Bytes the cached cases hold (they are tensors, so the ledger counts them too).
-    public var cacheBytes: Int { (training + validation).reduce(0) { $0 + $1.byteCount } }
+    public var cacheBytes: Int {
+        training.reduce(0) { $0 + $1.byteCount } + validation.reduce(0) { $0 + $1.byteCount }
+    }
 
     /// One source of a case before preprocessing: a dataset case, optionally cut to a slab along
     /// one NIfTI axis (the slab validation split).
@@ -69,10 +72,24 @@ public struct TrainingData: @unchecked Sendable {
                 return TrainingCase(id: source.id, image: prepared.image, labels: classes, classCount: labels.classCount)
             }
         }
+        func validationCases(_ sources: [Source]) throws -> [ValidationCase] {
+            try sources.map { source in
+                let (image, labelMap, header, file, loaded) = try loadVoxels(source)
+                largestSource = max(largestSource, loaded)
+                _ = try labels.classIndices(labelMap, file: file)
+                let volume = NIfTIVolume(header: header, voxels: image, path: source.item.channels[0].file.path)
+                // The network grid is known only after cropping to the nonzero box: preprocess once.
+                let networkShape = try preprocessor.prepare(volume).record.resampledShape
+                return ValidationCase(id: source.id, image: volume, reference: labelMap, networkShape: networkShape)
+            }
+        }
         log("preprocessing \(trainSources.count) training and \(validationSources.count) validation case(s)")
-        let training = try prepare(trainSources), validation = try prepare(validationSources)
-        for c in training + validation where c.channelCount != modalities.count {
+        let training = try prepare(trainSources), validation = try validationCases(validationSources)
+        for c in training where c.channelCount != modalities.count {
             throw TrainingSetupError("case \(c.id): \(c.channelCount) channels, the dataset has \(modalities.count) modalities")
+        }
+        for c in validation where c.image.channels != modalities.count {
+            throw TrainingSetupError("case \(c.id): \(c.image.channels) channels, the dataset has \(modalities.count) modalities")
         }
         return TrainingData(training: training, validation: validation, labels: labels, modalities: modalities,
                             preprocessor: preprocessor, largestSourceBytes: largestSource)
@@ -145,7 +162,7 @@ public struct TrainingData: @unchecked Sendable {
     }
 
     /// Image [C, D, H, W] and labels [1, D, H, W] on the file grid (cut to the slab), the image
-    /// header (its affine gives the orientation; a slab keeps it), the label file's path, and the
+    /// header (a slab's is moved to the slab's first voxel), the label file's path, and the
     /// bytes of image and labels as read (the whole files, also for a slab).
     static func loadVoxels(_ source: Source) throws -> (Tensor, Tensor, NIfTIHeader, String, Int) {
         let image = try source.item.loadImage()
@@ -156,8 +173,12 @@ public struct TrainingData: @unchecked Sendable {
         let loaded = image.voxels.byteCount + label.voxels.byteCount
         guard let slab = source.slab else { return (image.voxels, label.voxels, image.header, file.path, loaded) }
         let tensorAxis = 3 - slab.axis
-        return (image.voxels.slice(axis: tensorAxis, slab.range), label.voxels.slice(axis: tensorAxis, slab.range),
-                image.header, file.path, loaded)
+        let cut = image.voxels.slice(axis: tensorAxis, slab.range)
+        var lower = [0, 0, 0], shape = image.header.spatialShape
+        lower[slab.axis] = slab.range.lowerBound
+        shape[slab.axis] = slab.range.count
+        return (cut, label.voxels.slice(axis: tensorAxis, slab.range),
+                image.header.cropped(lower: lower, spatialShape: shape), file.path, loaded)
     }
 
     /// nnU-Net's CT scheme over the TRAINING cases' foreground (label > 0): 0.5/99.5 percentiles

@@ -1,5 +1,6 @@
 import Foundation
 import VolSegCore
+import VolSegInference
 import VolSegIO
 
 /// How a dataset's label values become what the network predicts: class indices 0, 1, 2, ... in
@@ -29,6 +30,12 @@ public struct TrainingLabels: Equatable, Sendable {
     /// Channels the network must output: one per class (softmax) or one per region (sigmoid).
     public var outputChannels: Int { target == .labels ? classCount : convention.regions.count }
 
+    /// What the network's channels mean for the segmenter: softmax over the label values, or a
+    /// sigmoid per region with the paints `ModelBundleConfig` derives.
+    public var segmentationOutput: SegmentationOutput {
+        ModelBundleConfig.output(for: convention, regionBased: target == .regions)
+    }
+
     /// membership[r][c]: class index c is in region r.
     public var regionMembership: [[Bool]] {
         convention.regions.map { region in classValues.map { region.labels.contains($0) } }
@@ -45,6 +52,12 @@ public struct TrainingLabels: Equatable, Sendable {
             let name = convention.labels[classValues[index]] ?? "label\(classValues[index])"
             return (name.replacingOccurrences(of: " ", with: "_"), [index])
         }
+    }
+
+    /// What validation reports, in label values (the structures of `reportedStructures`, same
+    /// names and order): what `volseg evaluate` scores on a label map.
+    public var reportedLabelValues: [(name: String, labels: Set<Int>)] {
+        reportedStructures.map { structure in (structure.name, Set(structure.classes.map { classValues[$0] })) }
     }
 
     /// Label values -> class indices, in place on a copy; a value outside the convention is an

@@ -2,7 +2,8 @@ import Foundation
 
 /// RUNDIR/log.csv: one row per training step, `epoch,iteration,loss,lr,val_dice_<name>...,
 /// seconds,ledger_peak_bytes,rss_peak_bytes`. Validation columns are filled on the last step of
-/// each validated epoch and empty otherwise. Losses are written with 9 significant digits (every
+/// each validated epoch and empty otherwise, with 10 decimals (so `volseg evaluate` on the same
+/// checkpoint can be compared to 1e-6). Losses are written with 9 significant digits (every
 /// Float32 exactly), so identical runs give identical files apart from the time and memory
 /// columns. A resumed run first drops rows past the checkpoint it continues from.
 public final class TrainingLog {
@@ -53,7 +54,7 @@ public final class TrainingLog {
         let dice = structureNames.indices.map { i -> String in
             guard i < row.validationDice.count else { return "" }
             let v = row.validationDice[i]
-            return v.isNaN ? "nan" : String(format: "%.6f", v)
+            return v.isNaN ? "nan" : String(format: "%.10f", v)
         }
         let fields = [String(row.epoch), String(row.iteration), String(format: "%.9g", row.loss),
                       String(format: "%.9g", row.learningRate)] + dice

@@ -33,7 +33,7 @@ public final class TrainingProgress {
         lastDraw = now
         let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.2f it/s  ETA %@  mem %@",
                           epoch + 1, epochs, step, steps, loss, stepsPerSecond, Self.duration(secondsLeft),
-                          MemorySize.short(residentBytes))
+                          MemorySize.format(residentBytes))
         write("\r\u{1B}[2K" + line)
     }
 

@@ -66,6 +66,6 @@ struct TrainCommand: ParsableCommand {
         print("trained \(summary.epochsDone) epoch(s) into \(out): "
             + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")
             + String(format: "%.1f s/epoch; ", summary.secondsPerEpoch)
-            + "peak RSS \(MemorySize.short(summary.rssPeakBytes)), ledger peak \(MemorySize.short(summary.ledgerPeakBytes))")
+            + "peak RSS \(MemorySize.format(summary.rssPeakBytes)), ledger peak \(MemorySize.format(summary.ledgerPeakBytes))")
     }
 }

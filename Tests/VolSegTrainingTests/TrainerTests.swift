@@ -80,15 +80,16 @@ final class TrainerTests: XCTestCase {
         let data = try bratsData(), config = try tinyConfig()
         _ = try train(config, data: data, run: "bundle", epochs: 1, steps: 2)
         let url = Self.folder.appendingPathComponent("bundle/checkpoint_best.h5")
-        let trained = try TrainedModel.load(url)
-        let run = trained.configuration
+        // One loader for every reader of a checkpoint (segment, evaluate, adapt, resume).
+        let trained = try ModelBundle.load(url)
+        let run = trained.config
         XCTAssertEqual(run.modelName, "unet3d")
         XCTAssertEqual(run.modalities, ["T1", "T1ce", "T2", "FLAIR"])
-        XCTAssertEqual(run.labels.target, .regions)
-        XCTAssertEqual(run.preprocessor.normalization, .zScoreInsideMask)
-        XCTAssertEqual(run.plan.patchSize, [32, 32, 32])
+        XCTAssertEqual(try run.trainingLabels(file: url.path).target, .regions)
+        XCTAssertEqual(run.preprocessor.normalization, IntensityNormalization.zScoreInsideMask)
+        XCTAssertEqual(try run.trainingPlan(file: url.path).patchSize, [32, 32, 32])
         // The segmenter's keys (volseg segment's ModelBundleConfig): patch [D, H, W], regions with paints.
-        let json = trained.checkpoint.configObject
+        let json = try Checkpoint.read(from: url).configObject
         XCTAssertEqual(json["label_convention"] as? String, "brats2021")
         XCTAssertEqual(json["patch"] as? [Int], [32, 32, 32])
         let regions = json["regions"] as? [[String: Any]]
@@ -105,7 +106,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(regionsRead.map(\.paint), [2, 1, 4])
         // Same weights as the trainer wrote: the model reproduces the stored validation Dice.
         let training = try TrainingData.load(config: config, folder: data)
-        let dice = ValidationRunner(patchSize: run.plan.patchSize, labels: run.labels).dice(model: trained.model, cases: training.validation)
+        let dice = try ValidationRunner(config: run, labels: try run.trainingLabels(file: url.path))
+            .dice(model: trained.model, cases: training.validation)
         let log = try TrainingLog.read(Self.folder.appendingPathComponent("bundle/log.csv"))
         let stored = log.rows.last![4...6].map { Double($0)! }
         for (a, b) in zip(dice, stored) { XCTAssertEqual(a, b, accuracy: 1e-5) }
@@ -128,14 +130,16 @@ final class TrainerTests: XCTestCase {
         let labels = try NIfTIReader.read(data.appendingPathComponent("segmentation-0.nii"))
         let foreground = (0..<labels.voxels.count).filter { labels.voxels.data[$0] > 0 }.map { image.voxels.data[$0] }
         let expected = CTNormalization.fromTrainingForeground(foreground)
-        let run = try TrainedModel.load(Self.folder.appendingPathComponent("ct/checkpoint_last.h5")).configuration
+        let ctCheckpoint = Self.folder.appendingPathComponent("ct/checkpoint_last.h5")
+        let run = try ModelBundle.load(ctCheckpoint).config
         guard case .ct(let stored) = run.preprocessor.normalization else { return XCTFail("no CT normalisation stored") }
         XCTAssertEqual(stored.mean, expected.mean, accuracy: 1e-3)
         XCTAssertEqual(stored.std, expected.std, accuracy: 1e-3)
         XCTAssertEqual(stored.lower, expected.lower, accuracy: 1e-3)
         XCTAssertEqual(stored.upper, expected.upper, accuracy: 1e-3)
-        XCTAssertEqual(run.labels.classValues, [0, 1, 2])
-        XCTAssertEqual(run.labels.reportedStructures.map(\.name), ["liver", "tumour"])
+        let runLabels = try run.trainingLabels(file: ctCheckpoint.path)
+        XCTAssertEqual(runLabels.classValues, [0, 1, 2])
+        XCTAssertEqual(runLabels.reportedStructures.map(\.name), ["liver", "tumour"])
         let log = try TrainingLog.read(Self.folder.appendingPathComponent("ct/log.csv"))
         XCTAssertEqual(log.header, ["epoch", "iteration", "loss", "lr", "val_dice_liver", "val_dice_tumour",
                                     "seconds", "ledger_peak_bytes", "rss_peak_bytes"])
@@ -174,24 +178,33 @@ final class TrainerTests: XCTestCase {
     }
 
     func testValidationDiceOfAPerfectModelIsOne() throws {
-        // Labels 0...3 as blocks; the image is the class index itself.
+        // Labels 0...3 as blocks; the image is the class index itself, kept as it is (no
+        // normalisation, crop or resampling) so the oracle sees it.
         let shape = [20, 18, 22], volume = shape.reduce(1, *)
         let classes = (0..<volume).map { (i: Int) -> Float in Float((i / 7 + i / 131) % 4) }
-        let item = TrainingCase(id: "v", image: Tensor(shape: [1] + shape, values: classes),
-                                labels: Tensor(shape: [1] + shape, values: classes), classCount: 4)
+        let values = classes.map { [0, 1, 2, 4][Int($0)] }.map(Float.init)
+        let header = NIfTIHeader(spatialShape: shape.reversed(), affine: .identity)
+        let item = ValidationCase(id: "v", image: NIfTIVolume(header: header, voxels: Tensor(shape: [1] + shape, values: classes), path: "v.nii"),
+                                  reference: Tensor(shape: [1] + shape, values: values), networkShape: shape)
+        func config(_ labels: TrainingLabels) -> ModelBundleConfig {
+            ModelBundleConfig(modelName: "oracle", modelConfig: [:], patch: [16, 16, 16],
+                              preprocessor: Preprocessor(targetSpacing: nil, normalization: .none, cropToNonzero: false),
+                              labelConventionName: labels.convention.name, output: labels.segmentationOutput, modalities: ["image"])
+        }
         let labels = try TrainingLabels(convention: .brats2021, target: .labels)
-        let dice = ValidationRunner(patchSize: [16, 16, 16], labels: labels).dice(model: OracleModel(outputs: 4, regions: nil), cases: [item])
+        let dice = try ValidationRunner(config: config(labels), labels: labels).dice(model: OracleModel(outputs: 4, regions: nil), cases: [item])
         XCTAssertEqual(dice.count, 3)
         for d in dice { XCTAssertEqual(d, 1, accuracy: 1e-12) }
         let regions = try TrainingLabels(convention: .brats2021, target: .regions)
-        let regionDice = ValidationRunner(patchSize: [16, 16, 16], labels: regions)
+        let regionDice = try ValidationRunner(config: config(regions), labels: regions)
             .dice(model: OracleModel(outputs: 3, regions: regions.regionMembership), cases: [item])
         for d in regionDice { XCTAssertEqual(d, 1, accuracy: 1e-12) }
     }
 
     func testWindowsFollowNNUNet() {
-        XCTAssertEqual(ValidationRunner.windowStarts(size: 100, patch: 64, step: 0.5), [0, 18, 36])
-        XCTAssertEqual(ValidationRunner.windowStarts(size: 64, patch: 64, step: 0.5), [0])
-        XCTAssertEqual(ValidationRunner.windowStarts(size: 128, patch: 64, step: 0.5), [0, 32, 64])
+        // Validation places its windows with Inference's rule (there is one).
+        XCTAssertEqual(SlidingWindow.starts(size: 100, patch: 64, step: 0.5), [0, 18, 36])
+        XCTAssertEqual(SlidingWindow.starts(size: 64, patch: 64, step: 0.5), [0])
+        XCTAssertEqual(SlidingWindow.starts(size: 128, patch: 64, step: 0.5), [0, 32, 64])
     }
 }

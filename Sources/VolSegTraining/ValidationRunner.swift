@@ -1,0 +1,86 @@
+import Foundation
+import VolSegCore
+import VolSegEvaluation
+import VolSegInference
+import VolSegIO
+import VolSegModels
+
+/// A validation case as `volseg segment` would see it: the image on its file's grid (a slab split
+/// cuts it, with a header moved to the slab) and the reference label values on the same grid.
+public struct ValidationCase: @unchecked Sendable {
+    public let id: String
+    /// [C, D, H, W] as read, with its header.
+    public let image: NIfTIVolume
+    /// [1, D, H, W] label values (the dataset's own, not class indices).
+    public let reference: Tensor
+    /// [D, H, W] of the network's grid after preprocessing (what the memory planner sizes).
+    public let networkShape: [Int]
+
+    public init(id: String, image: NIfTIVolume, reference: Tensor, networkShape: [Int]) {
+        self.id = id
+        self.image = image
+        self.reference = reference
+        self.networkShape = networkShape
+    }
+
+    /// Bytes the case holds in memory (image and reference; the ledger counts both).
+    public var byteCount: Int { image.voxels.byteCount + reference.byteCount }
+}
+
+/// Validation after an epoch is `volseg segment` followed by `volseg evaluate`'s Dice: each case is
+/// segmented by Inference's `Segmenter` with the run's checkpoint config (preprocessing, sliding
+/// window at the configured step, Gaussian weights, no mirroring, the inverse preprocessing back
+/// to the input grid), and Dice per reported structure (BraTS WT/TC/ET, LiTS liver/tumour, else
+/// each foreground label) is Evaluation's, on the input grid. So `checkpoint_best.h5` is chosen by
+/// the Dice a user reproduces with those two commands. NaN when prediction and reference are both
+/// empty; the mean over cases ignores NaN.
+public struct ValidationRunner {
+    /// The checkpoint config of the run (what `volseg segment` reads from checkpoint_best.h5).
+    public let config: ModelBundleConfig
+    /// Name and label values of each reported structure.
+    public let structures: [(name: String, labels: Set<Int>)]
+    /// Window step as a share of the patch.
+    public let step: Double
+
+    public init(config: ModelBundleConfig, labels: TrainingLabels, step: Double = 0.5) {
+        self.config = config
+        self.structures = labels.reportedLabelValues
+        self.step = step
+    }
+
+    /// Mean Dice per structure over the cases (NaN when every case is NaN).
+    public func dice(model: SegmentationModel, cases: [ValidationCase]) throws -> [Double] {
+        var sums = [Double](repeating: 0, count: structures.count), counts = [Int](repeating: 0, count: structures.count)
+        for item in cases {
+            let scores = try caseDice(model: model, item: item)
+            for (i, s) in scores.enumerated() where !s.isNaN { sums[i] += s; counts[i] += 1 }
+        }
+        return zip(sums, counts).map { $1 > 0 ? $0 / Double($1) : .nan }
+    }
+
+    /// Dice per structure for one case; the model runs in evaluation mode and gets its mode back.
+    public func caseDice(model: SegmentationModel, item: ValidationCase) throws -> [Double] {
+        let wasTraining = model.isTraining
+        defer { model.train(wasTraining) }
+        let segmentation = try segmenter(model).segment(item.image)
+        let grid = item.image.spatialShape
+        return structures.map { structure in
+            MetricScores.dice(prediction: segmentation.labels.data, reference: item.reference.data, shape: grid,
+                              values: structure.labels)
+        }
+    }
+
+    /// Runs the network's part of validation on a planned image of `networkShape` (the memory
+    /// planner's validation peak; the input-grid copies are counted with the data).
+    public static func plannedPrediction(model: SegmentationModel, labels: TrainingLabels, patch: [Int], step: Double,
+                                         channels: Int, networkShape: [Int]) {
+        let wasTraining = model.isTraining
+        defer { model.train(wasTraining) }
+        let inference = SlidingWindowInference(model: model, output: labels.segmentationOutput, patch: patch, step: step)
+        _ = inference.predict(Tensor.planned([channels] + networkShape))
+    }
+
+    func segmenter(_ model: SegmentationModel) throws -> Segmenter {
+        Segmenter(bundle: try ModelBundle(model: model, config: config), options: SegmenterOptions(step: step))
+    }
+}
