@@ -39,12 +39,23 @@ func batchNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     let result = normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: slope,
                                fixed: nil, name: name)
     if updateRunningStats, let stats = result.statistics, !runningMean.isPlanned, !runningVar.isPlanned {
-        let unbiased = Double(perChannel) / Double(perChannel - 1)
-        let m = Double(momentum)
-        for c in 0..<channels {
-            runningMean.data[c] = Float((1 - m) * Double(runningMean.data[c]) + m * stats.mean[c])
-            runningVar.data[c] = Float((1 - m) * Double(runningVar.data[c]) + m * stats.variance[c] * unbiased)
-        }
+        updateRunningStatistics(mean: runningMean, variance: runningVar, batch: stats, valuesPerChannel: perChannel,
+                                momentum: momentum)
     }
     return result.output
+}
+
+/// PyTorch's running-statistics update from one batch's per-channel statistics (`batch`, biased
+/// variance over `valuesPerChannel` values): new = (1 - momentum) * old + momentum * batch value,
+/// the variance made unbiased (n / (n - 1)). Shared by `batchNorm` and the fused norm + SiLU.
+func updateRunningStatistics(mean runningMean: Tensor, variance runningVar: Tensor, batch stats: NormalizationStatistics,
+                             valuesPerChannel: Int, momentum: Float) {
+    precondition(runningMean.count == stats.mean.count && runningVar.count == stats.mean.count,
+                 "running statistics \(runningMean.shape)/\(runningVar.shape) for \(stats.mean.count) channels")
+    let unbiased = Double(valuesPerChannel) / Double(valuesPerChannel - 1)
+    let m = Double(momentum)
+    for c in 0..<runningMean.count {
+        runningMean.data[c] = Float((1 - m) * Double(runningMean.data[c]) + m * stats.mean[c])
+        runningVar.data[c] = Float((1 - m) * Double(runningVar.data[c]) + m * stats.variance[c] * unbiased)
+    }
 }

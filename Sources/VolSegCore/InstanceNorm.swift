@@ -10,8 +10,9 @@ public func instanceNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float
 
 /// `instanceNorm` followed by `leakyReLU(slope:)` in one op: one pass over x for the statistics and
 /// one to normalise and activate, instead of three passes and an intermediate tensor. The U-Nets
-/// run this after every convolution. Backward recomputes the activation's branch from x, so only x
-/// is kept.
+/// run this after every convolution. Backward keeps one tensor: the output y when it determines
+/// x - mean (it does unless a channel's gamma is tiny next to its beta; see `SavedPlanes`), else x,
+/// and recomputes the activation's branch from it.
 public func instanceNormLeakyReLU(_ x: Tensor, weight: Tensor?, bias: Tensor?, slope: Float = 0.01,
                                   eps: Float = 1e-5) -> Tensor {
     normalization(x, grouping: .instance, weight: weight, bias: bias, eps: eps, slope: slope, fixed: nil,

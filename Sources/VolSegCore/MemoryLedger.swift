@@ -13,8 +13,6 @@ public final class MemoryLedger: @unchecked Sendable {
     private var live: Int = 0
     private var peak: Int = 0
     private var allocationCount: Int = 0
-    private var limit: Int?
-    private var exceeded = false
 
     public init() {}
 
@@ -26,22 +24,13 @@ public final class MemoryLedger: @unchecked Sendable {
     public var allocations: Int { lock.withLock { allocationCount } }
 
     /// Forgets the peak: the new peak starts at what is live now.
-    public func resetPeak() { lock.withLock { peak = live; exceeded = false } }
-
-    /// A byte limit to watch. Crossing it does not stop an allocation (a kernel cannot fail half
-    /// way); it sets `limitExceeded`, which callers that promised a budget check after each step.
-    public var limitBytes: Int? {
-        get { lock.withLock { limit } }
-        set { lock.withLock { limit = newValue; exceeded = false } }
-    }
-    public var limitExceeded: Bool { lock.withLock { exceeded } }
+    public func resetPeak() { lock.withLock { peak = live } }
 
     func register(bytes: Int) {
         lock.withLock {
             live += bytes
             allocationCount += 1
             if live > peak { peak = live }
-            if let limit, live > limit { exceeded = true }
         }
     }
 

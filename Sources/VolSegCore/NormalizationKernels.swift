@@ -15,7 +15,7 @@ import Foundation
 // which per plane is gx = a * g + k1 * (x - mean) + k0 with three constants.
 
 /// Which planes share one mean and variance.
-enum NormalizationGrouping: Equatable {
+package enum NormalizationGrouping: Equatable {
     case batch
     case instance
     case groups(Int)

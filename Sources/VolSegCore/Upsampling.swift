@@ -8,6 +8,39 @@ import Foundation
 // the same kernel, as a gather: every input voxel collects its own gradient, so tasks never write
 // to the same voxel and no temporary volume is needed.
 
+/// Where nearest-neighbour resampling reads. VolSeg has two rules, and both are needed:
+///
+/// - `floor`, PyTorch's `interpolate(mode="nearest")`: the networks' nearest upsampling layers
+///   (STU-Net, the dense U-Nets) must match their PyTorch references, and the golden
+///   `upsample_nearest_x2` pins it. For integer upsampling factors it equals the centre rule.
+///   Deep-supervision targets use it too (LossFunction.swift). Note that nnU-Net v2 does not:
+///   its `DownsampleSegForDSTransform` (batchgeneratorsv2) uses `interpolate(mode="nearest-exact")`,
+///   and the older `DownsampleSegForDSTransform2` skimage's order-0 `resize`, both the centre rule
+///   (halving reads voxel 2j + 1 where the floor rule reads 2j).
+/// - `centreAligned`, voxel centres aligned (PyTorch's `nearest-exact`, skimage's order 0): the
+///   preprocessing grid rule for label maps (`Resampler.nearestCentreAligned`), because going to a
+///   finer grid and back returns every label exactly.
+public enum NearestNeighbourRule: Sendable {
+    case floor
+    case centreAligned
+
+    /// The input index that output index `j` reads on an axis of `input` -> `output` voxels.
+    @inline(__always)
+    public func source(_ j: Int, input: Int, output: Int) -> Int {
+        switch self {
+        case .floor:
+            // src = min(floor(dst * scale), input - 1) in Float as PyTorch computes it, with its
+            // shortcuts for equal sizes and exact doubling.
+            if output == input { return j }
+            if output == 2 * input { return j >> 1 }
+            return min(Int((Float(j) * (Float(input) / Float(output))).rounded(.down)), input - 1)
+        case .centreAligned:
+            // src = min(floor((dst + 0.5) * input / output), input - 1), exact in Float64.
+            return min(input - 1, Int((Double(j) + 0.5) * Double(input) / Double(output)))
+        }
+    }
+}
+
 /// One axis of a resampling: for every output index, the input indices it reads and their weights
 /// (compressed rows).
 struct ResamplingAxis {
@@ -33,16 +66,11 @@ struct ResamplingAxis {
         return axis
     }
 
-    /// PyTorch's `nearest`: src = min(floor(dst * scale), input - 1), with its shortcuts for equal
-    /// sizes and exact doubling.
-    static func nearest(input: Int, output: Int, scale: Float) -> ResamplingAxis {
+    /// One tap per output, at the input index `rule` picks.
+    static func nearest(input: Int, output: Int, rule: NearestNeighbourRule) -> ResamplingAxis {
         var axis = ResamplingAxis(outputs: output, inputs: input, start: [0], index: [], weight: [])
         for j in 0..<output {
-            let source: Int
-            if output == input { source = j }
-            else if output == 2 * input { source = j >> 1 }
-            else { source = min(Int((Float(j) * scale).rounded(.down)), input - 1) }
-            axis.index.append(source)
+            axis.index.append(rule.source(j, input: input, output: output))
             axis.weight.append(1)
             axis.start.append(axis.index.count)
         }
@@ -110,11 +138,12 @@ struct Resampling {
 }
 
 extension Tensor {
-    /// Nearest-neighbour upsampling by an integer factor per spatial axis (PyTorch `nearest`).
+    /// Nearest-neighbour upsampling by an integer factor per spatial axis (PyTorch `nearest`; for
+    /// integer factors both nearest rules agree).
     public func upsampleNearest(scale: [Int]) -> Tensor {
         let size = scaledSize(scale, name: "upsampleNearest")
-        return resampled(name: "upsample_nearest", size: size) {
-            ResamplingAxis.nearest(input: $0, output: $1, scale: 1 / Float(scale[$2]))
+        return resampled(name: "upsample_nearest", size: size) { input, output, _ in
+            ResamplingAxis.nearest(input: input, output: output, rule: .floor)
         }
     }
 
@@ -135,11 +164,11 @@ extension Tensor {
         }
     }
 
-    /// Nearest-neighbour resampling to a given spatial size, as PyTorch's `interpolate(size:)`
-    /// with mode `nearest` (label maps).
-    public func resizedNearest(to size: [Int]) -> Tensor {
+    /// Nearest-neighbour resampling to a given spatial size with the stated rule: `.floor` is
+    /// PyTorch's `interpolate(size:)` with mode `nearest`, `.centreAligned` its `nearest-exact`.
+    public func resizedNearest(to size: [Int], rule: NearestNeighbourRule) -> Tensor {
         resampled(name: "resize_nearest", size: size) { input, output, _ in
-            ResamplingAxis.nearest(input: input, output: output, scale: Float(input) / Float(output))
+            ResamplingAxis.nearest(input: input, output: output, rule: rule)
         }
     }
 
@@ -159,7 +188,7 @@ extension Tensor {
         precondition(shape[2...].allSatisfy { $0 > 0 }, "\(name): empty input \(shape)")
         let spatial = Array(shape[2...])
         var axes = zip(spatial, size).enumerated().map { makeAxis($0.element.0, $0.element.1, $0.offset) }
-        if rank == 4 { axes.insert(ResamplingAxis.nearest(input: 1, output: 1, scale: 1), at: 0) }
+        if rank == 4 { axes.insert(ResamplingAxis.nearest(input: 1, output: 1, rule: .floor), at: 0) }
         let resampling = Resampling(axes: axes)
         let planes = shape[0] * shape[1]
         let out = Tensor.empty([shape[0], shape[1]] + size, planned: isPlanned)

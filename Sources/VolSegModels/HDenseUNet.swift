@@ -88,7 +88,7 @@ final class HybridFeatureFusion: Module {
     }
 }
 
-public final class HDenseUNet: Module, SegmentationModel {
+public final class HDenseUNet: Module, SegmentationModel, RecomputableStages {
     public let config: HDenseUNetConfig
     /// The registry name that rebuilds this model (`hdenseunet` or `hdenseunet-small`).
     public let presetName: String
@@ -130,6 +130,14 @@ public final class HDenseUNet: Module, SegmentationModel {
             dense2d.features.recomputesDenseLayers = newValue
             dense3d.features.recomputesDenseLayers = newValue
         }
+    }
+
+    /// The one memory switch above, offered to the planner as a recomputable stage named
+    /// `dense_layers`.
+    public var stageNames: [String] { ["dense_layers"] }
+    public var recomputedStages: Set<String> {
+        get { recomputesDenseLayers ? ["dense_layers"] : [] }
+        set { recomputesDenseLayers = newValue.contains("dense_layers") }
     }
 
     /// Why a slab of `shape` cannot go through `forward` in the current stage and mode, or nil.

@@ -69,7 +69,7 @@ public final class MBConv: Module, ReversibleBranch {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h: Tensor
-        if recomputesNormActivation, let first = NormActivationParameters(bn1), let second = NormActivationParameters(bn2) {
+        if recomputesNormActivation, let first = NormSiLUParameters(bn1), let second = NormSiLUParameters(bn2) {
             h = fusedExpandNormSiLU(x, first)
             h = fusedNormSiLU(dw(h), second)
         } else {

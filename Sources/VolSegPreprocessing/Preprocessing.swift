@@ -45,7 +45,7 @@ public struct Preprocessor: Sendable {
         let targetDHW = targetSpacing.map { Array($0.reversed()) } ?? spacingDHW
         let resampledShape = Resampler.shape(crop.croppedShape, spacing: spacingDHW, targetSpacing: targetDHW)
         let resampled = Resampler.trilinear(normalised, to: resampledShape)
-        let resampledLabels = labels.map { Resampler.nearest(crop.crop($0), to: resampledShape) }
+        let resampledLabels = labels.map { Resampler.nearestCentreAligned(crop.crop($0), to: resampledShape) }
         let record = PreprocessingRecord(orientation: nil, crop: crop, resampledShape: resampledShape,
                                          spacing: spacing, targetSpacing: targetSpacing ?? spacing,
                                          replacedNonFinite: replaced)
@@ -95,7 +95,7 @@ public struct PreprocessingRecord: Equatable, Sendable {
     public func restoreLabels(_ prediction: Tensor) -> Tensor {
         let labels = prediction.rank == 3 ? prediction.reshaped([1] + prediction.shape) : prediction
         precondition(Array(labels.shape.suffix(3)) == resampledShape, "prediction \(prediction.shape) is not on the grid \(resampledShape)")
-        let onCrop = Resampler.nearest(labels, to: crop.croppedShape)
+        let onCrop = Resampler.nearestCentreAligned(labels, to: crop.croppedShape)
         let full = crop.uncrop(onCrop, fill: [0])
         return orientation?.fromCanonical(full) ?? full
     }

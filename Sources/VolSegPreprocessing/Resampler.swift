@@ -5,9 +5,10 @@ import VolSegCore
 /// images and probabilities, nearest neighbour for label maps.
 ///
 /// Voxel centres map as in PyTorch's `interpolate(align_corners=False)`: output voxel o samples
-/// the input at (o + 0.5) * in / out - 0.5. Going to a finer grid and back with `nearest` returns
-/// every label exactly (each input voxel contains the centre of some output voxel), so a prediction
-/// made on the resampled grid lands on the input grid without a shift.
+/// the input at (o + 0.5) * in / out - 0.5. Going to a finer grid and back with
+/// `nearestCentreAligned` returns every label exactly (each input voxel contains the centre of some
+/// output voxel), so a prediction made on the resampled grid lands on the input grid without a
+/// shift. (Core's `NearestNeighbourRule` holds both nearest rules and why each exists.)
 public enum Resampler {
     /// The grid size [D, H, W] that keeps the physical extent when voxels go from `spacing` to
     /// `targetSpacing` (both [z, y, x] in mm): round(n * spacing / target), at least 1.
@@ -48,15 +49,14 @@ public enum Resampler {
         return out
     }
 
-    public static func nearest(_ t: Tensor, to shape: [Int]) -> Tensor {
+    /// Nearest neighbour with voxel centres aligned (`NearestNeighbourRule.centreAligned`).
+    public static func nearestCentreAligned(_ t: Tensor, to shape: [Int]) -> Tensor {
         let input = Array(t.shape.suffix(3))
         if input == shape { return t.copy() }
         let out = Tensor.empty(Array(t.shape.dropLast(3)) + shape, planned: t.isPlanned)
         if t.isPlanned { return out }
         let index = (0..<3).map { axis in
-            (0..<shape[axis]).map { o in
-                min(input[axis] - 1, Int((Double(o) + 0.5) * Double(input[axis]) / Double(shape[axis])))
-            }
+            (0..<shape[axis]).map { NearestNeighbourRule.centreAligned.source($0, input: input[axis], output: shape[axis]) }
         }
         let channels = t.count / input.reduce(1, *)
         let src = t.data, dst = out.data

@@ -56,7 +56,8 @@ public struct SegmentationLoss {
         var total: Tensor?
         for (output, weight) in zip(outputs, weights(outputs: outputs.count)) where weight > 0 {
             let spatial = Array(output.shape.suffix(3))
-            let scaledTarget = Array(target.shape.suffix(3)) == spatial ? target : withNoGrad { target.resizedNearest(to: spatial) }
+            // The floor rule, as before; nnU-Net v2 uses the centre rule here (see NearestNeighbourRule).
+            let scaledTarget = Array(target.shape.suffix(3)) == spatial ? target : withNoGrad { target.resizedNearest(to: spatial, rule: .floor) }
             let term = single(output, target: scaledTarget) * Float(weight)
             total = total.map { $0 + term } ?? term
         }

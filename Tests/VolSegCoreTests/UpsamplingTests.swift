@@ -41,11 +41,11 @@ final class UpsamplingTests: XCTestCase {
         for size in [[5, 4, 3], [3, 11, 7], [1, 9, 2]] {
             XCTAssertLessThan(relativeError(x.resizedTrilinear(to: size).toArray(), naiveResize(x, to: size, linear: true)),
                               1e-6, "trilinear \(size)")
-            XCTAssertEqual(x.resizedNearest(to: size).toArray(), naiveResize(x, to: size, linear: false), "nearest \(size)")
+            XCTAssertEqual(x.resizedNearest(to: size, rule: .floor).toArray(), naiveResize(x, to: size, linear: false), "nearest \(size)")
         }
         // A size that is an integer multiple resamples exactly as the scale factor does.
         XCTAssertEqual(x.resizedTrilinear(to: [6, 10, 21]).toArray(), x.upsampleTrilinear(scale: [2, 2, 3]).toArray())
-        XCTAssertEqual(x.resizedNearest(to: [3, 15, 14]).toArray(), x.upsampleNearest(scale: [1, 3, 2]).toArray())
+        XCTAssertEqual(x.resizedNearest(to: [3, 15, 14], rule: .floor).toArray(), x.upsampleNearest(scale: [1, 3, 2]).toArray())
     }
 
     func testResamplingGradientsMatchFiniteDifferences() {
@@ -55,7 +55,7 @@ final class UpsamplingTests: XCTestCase {
             ("nearest x(1,2,3)", { $0.upsampleNearest(scale: [1, 2, 3]) }),
             ("trilinear to (5,3,8)", { $0.resizedTrilinear(to: [5, 3, 8]) }),
             ("trilinear to (2,7,2)", { $0.resizedTrilinear(to: [2, 7, 2]) }),
-            ("nearest to (4,3,7)", { $0.resizedNearest(to: [4, 3, 7]) }),
+            ("nearest to (4,3,7)", { $0.resizedNearest(to: [4, 3, 7], rule: .floor) }),
         ]
         for (name, op) in ops {
             XCTAssertLessThan(finiteDifferenceErrors(inputs: [x], step: 1e-2) { op($0[0]) }[0], 1e-3, name)

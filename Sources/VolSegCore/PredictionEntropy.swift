@@ -1,5 +1,4 @@
 import Foundation
-import VolSegCore
 
 /// Mean entropy of the predictions of logits [N, K, spatial...], the self-entropy term of
 /// progressive adaptation: low entropy = confident predictions on the target.

@@ -1,5 +1,4 @@
 import Foundation
-import VolSegCore
 
 /// Region loss (nnU-Net's region-based training): logits [N, R, spatial...], one channel per
 /// region; target [N, 1, spatial...] class indices; region r holds the classes with
