@@ -4,8 +4,6 @@ import VolSegEvaluation
 import VolSegIO
 import VolSegInference
 
-extension EvaluationLabel.Regions: ExpressibleByArgument {}
-
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",

@@ -4,8 +4,6 @@ import VolSegCore
 import VolSegIO
 import VolSegInference
 
-extension Postprocessing: ExpressibleByArgument {}
-
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
