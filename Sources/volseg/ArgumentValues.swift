@@ -1,6 +1,7 @@
 import ArgumentParser
 import VolSegAdaptation
 import VolSegBench
+import VolSegCore
 import VolSegDatasets
 import VolSegEvaluation
 import VolSegInference
@@ -16,3 +17,10 @@ extension SyntheticDataset.Kind: ExpressibleByArgument {}
 extension EvaluationLabel.Regions: ExpressibleByArgument {}
 extension Postprocessing: ExpressibleByArgument {}
 extension UNetBenchmarkPhase: ExpressibleByArgument {}
+
+extension MemorySize {
+    /// `--memory-budget SIZE`, for every command that takes one (`transform:` rather than an
+    /// `ExpressibleByArgument` conformance, whose failable init could not say what is wrong):
+    /// the parser names the option and quotes the value, and `MemorySizeError` gives the reason.
+    static let argument: @Sendable (String) throws -> MemorySize = { try MemorySize(parsing: $0) }
+}
