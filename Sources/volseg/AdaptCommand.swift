@@ -105,7 +105,8 @@ struct AdaptCommand: ParsableCommand {
         // Refused before any target is read: a model without BatchNorm has nothing to adapt.
         _ = try BatchNormLayers(model: bundle.model, modelName: model)
         let target = try AdaptationTarget.find(data.map { URL(fileURLWithPath: $0) }, modalities: bundle.config.modalities)
-        let say: (String) -> Void = { if !common.quiet { print($0) } }
+        let progress = ProgressDisplay(common)
+        let say: (String) -> Void = { progress.clear(); if !common.quiet { print($0) } }
         say("target: \(target.scans.count) scan(s)")
         let images = try target.preprocessed(with: bundle.config.preprocessor)
         let windows = AdaptationWindows(images: images, patch: bundle.config.patch, divisor: bundle.model.sizeDivisor)
@@ -123,7 +124,10 @@ struct AdaptCommand: ParsableCommand {
             settings.windowsPerBatch = windowsPerBatch
             settings.accumulation = accumulation
             settings.step = windowStep
-            let report = try AdaBN.adapt(bundle.model, modelName: model, output: bundle.config.output, windows: windows, settings: settings, seed: common.seed)
+            let report = try AdaBN.adapt(bundle.model, modelName: model, output: bundle.config.output, windows: windows,
+                                         settings: settings, seed: common.seed) { done, total in
+                progress.show("adabn: batch \(done)/\(total)", final: done == total)
+            }
             constants = settings.dictionary.merging(["windows": report.windows, "batches": report.batches, "window": windows.window]) { a, _ in a }
             say("adabn: \(report.layersAdapted) of \(report.layerCount) BatchNorm layers re-estimated over \(report.windows) window(s) in \(report.batches) batch(es)")
         case .progressive:
@@ -138,7 +142,9 @@ struct AdaptCommand: ParsableCommand {
             settings.foregroundShare = foregroundShare
             settings.foregroundCandidates = foregroundCandidates
             let report = try ProgressiveAdaptation.adapt(bundle.model, modelName: model, output: bundle.config.output,
-                                                         windows: windows, settings: settings, seed: common.seed)
+                                                         windows: windows, settings: settings, seed: common.seed) { done, total in
+                progress.show("progressive: iteration \(done)/\(total)", final: done == total)
+            }
             constants = settings.dictionary.merging(["window": windows.window]) { a, _ in a }
             say(String(format: "progressive: %d iterations, entropy %.4f -> %.4f, largest scale change %.4f, shift change %.4f",
                        report.iterations, report.firstEntropy, report.lastEntropy, report.largestScaleChange, report.largestShiftChange))

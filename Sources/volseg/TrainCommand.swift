@@ -58,8 +58,9 @@ struct TrainCommand: ParsableCommand {
         options.seed = common.seed
         options.resume = resume
         options.stopAfterEpochs = stopAfterEpochs
-        let style: TrainingProgress.Style = common.quiet ? .quiet : common.noProgress ? .plain : TrainingProgress.automaticStyle()
-        let summary = try Trainer(config: pipeline, options: options, progress: TrainingProgress(style: style)).run()
+        let progress = ProgressDisplay(common)
+        defer { progress.clear() }
+        let summary = try Trainer(config: pipeline, options: options, progress: progress).run()
         let dice = zip(summary.structureNames, summary.lastDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }
         print("trained \(summary.epochsDone) epoch(s) into \(out): "
             + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")
