@@ -43,6 +43,22 @@ public struct ScannerShift: Sendable, Equatable, CustomStringConvertible {
     public static let bratsContrast = ScannerShift(gamma: [0.4, 2.5, 0.4, 2.5], biasFieldStrength: 0.8,
                                                    keepsBackground: true, seed: 11)
 
+    /// The named starting points of `volseg shift --preset`; the raw values are its spellings.
+    public enum Preset: String, Sendable, CaseIterable {
+        case liverScanner = "liver-scanner"
+        case bratsContrast = "brats-contrast"
+        /// No shift: every value comes from the flags.
+        case none
+
+        public var shift: ScannerShift {
+            switch self {
+            case .liverScanner: return .liverScanner
+            case .bratsContrast: return .bratsContrast
+            case .none: return ScannerShift()
+            }
+        }
+    }
+
     public var description: String {
         "scale \(scale), offset \(offset), gamma \(gamma), bias field \(biasFieldStrength), blur sigma \(blurSigma) voxel, "
             + "noise std \(noiseStd), background \(keepsBackground ? "kept" : "shifted"), seed \(seed)"

@@ -54,18 +54,12 @@ public struct Checkpoint {
         let file = try HDF5File(url, mode: .readOnly)
         defer { try? file.close() }
         var checkpoint = Checkpoint()
-        func tensors(_ group: String) throws -> [String: Tensor] {
-            guard file.isGroup(group) else { return [:] }
-            var result: [String: Tensor] = [:]
-            for name in try file.memberNames(of: group) { result[name] = try file.tensor("\(group)/\(name)") }
-            return result
-        }
-        checkpoint.weights = try tensors("weights")
+        checkpoint.weights = try tensors("weights", of: file)
         guard !checkpoint.weights.isEmpty else {
             throw CheckpointError(path: url.path, problem: "has no weights/ group: not a VolSeg checkpoint")
         }
-        checkpoint.buffers = try tensors("buffers")
-        checkpoint.optimizer = try tensors("optimizer")
+        checkpoint.buffers = try tensors("buffers", of: file)
+        checkpoint.optimizer = try tensors("optimizer", of: file)
         if file.isGroup("training") {
             for name in try file.memberNames(of: "training") {
                 checkpoint.training[name] = try file.int64Values("training/\(name)").values
@@ -74,6 +68,27 @@ public struct Checkpoint {
         if file.hasAttribute("config") { checkpoint.config = try file.stringAttribute("config") }
         if file.hasAttribute("provenance") { checkpoint.provenance = try file.stringAttribute("provenance") }
         return checkpoint
+    }
+
+    /// Only `weights/` and `buffers/`, merged as `Module.load(state:)` takes them: what a
+    /// weights-only file holds (reference weights dumped from PyTorch by state-dict name, with no
+    /// config, optimizer or training state), and all a forward pass needs from a checkpoint.
+    public static func readModelState(from url: URL) throws -> [String: Tensor] {
+        let file = try HDF5File(url, mode: .readOnly)
+        defer { try? file.close() }
+        let weights = try tensors("weights", of: file)
+        guard !weights.isEmpty else {
+            throw CheckpointError(path: url.path, problem: "has no weights/ group: not a VolSeg checkpoint or weights file")
+        }
+        return weights.merging(try tensors("buffers", of: file)) { a, _ in a }
+    }
+
+    /// Every dataset of `group` by member name; an absent group is empty.
+    private static func tensors(_ group: String, of file: HDF5File) throws -> [String: Tensor] {
+        guard file.isGroup(group) else { return [:] }
+        var result: [String: Tensor] = [:]
+        for name in try file.memberNames(of: group) { result[name] = try file.tensor("\(group)/\(name)") }
+        return result
     }
 
     static func jsonText(_ object: [String: Any]) throws -> String {

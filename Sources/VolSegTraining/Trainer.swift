@@ -54,9 +54,9 @@ public struct MemoryBudgetExceeded: Error, CustomStringConvertible {
 public final class Trainer {
     public let config: PipelineConfig
     public let options: TrainingOptions
-    public let progress: TrainingProgress
+    public let progress: any TrainingProgressReporter
 
-    public init(config: PipelineConfig, options: TrainingOptions, progress: TrainingProgress = TrainingProgress(style: .quiet)) {
+    public init(config: PipelineConfig, options: TrainingOptions, progress: any TrainingProgressReporter = SilentTrainingProgress()) {
         self.config = config
         self.options = options
         self.progress = progress

@@ -36,14 +36,14 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: "The adapted checkpoint to write (.h5); written only when adaptation succeeds.")
     var out: String
 
-    @Option(name: .long, help: "adabn or progressive.")
-    var method: String
+    @Option(name: .long, help: "The adaptation (see above).")
+    var method: AdaptationMethod
 
     @Option(name: .long, help: "adabn: at most this many windows (seeded random choice; default every window). progressive: iterations (default 60: with the default decay the momentum is 0.025 by then and the statistics have settled).")
     var iterations: Int?
 
     @Option(name: .long, help: "adabn: trainer (default: batches drawn as the trainer draws them, batch-size windows each, the foreground share centred on the source model's own predicted foreground; the source statistics are an average of such batches, so an unshifted target reproduces them) or sliding (every sliding window, see --window-step and --windows-per-batch).")
-    var sampling: String = "trainer"
+    var sampling: AdaBN.Sampling = .trainer
 
     @Option(name: .long, help: "adabn with trainer sampling: batches averaged (default 50).")
     var batches: Int = 50
@@ -61,7 +61,7 @@ struct AdaptCommand: ParsableCommand {
     var windowsPerBatch: Int?
 
     @Option(name: .long, help: "adabn: batch-average (default: PyTorch momentum=None, the mean of per-batch unbiased variances, the kind of estimate the trainer's running statistics are) or pooled (variance over every voxel of every window, E[x^2] - E[x]^2, the spread the fixed estimate must cover at inference)).")
-    var accumulation: String = "batch-average"
+    var accumulation: AdaBN.Accumulation = .batchAverage
 
     @Option(name: .customLong("window-step"), help: "adabn: sliding-window step as a fraction of the window (default 1: the windows tile the target without overlap, so every voxel counts once).")
     var windowStep: Double = 1
@@ -84,17 +84,10 @@ struct AdaptCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard ["adabn", "progressive"].contains(method) else {
-            throw ValidationError("--method must be adabn or progressive, got \(method)")
-        }
-        guard AdaBN.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be trainer or sliding, got \(sampling)") }
         guard batches >= 1, batchSize >= 1, foregroundCandidates >= 1 else {
             throw ValidationError("--batches, --batch-size and --foreground-candidates must be at least 1")
         }
         guard foregroundShare >= 0 && foregroundShare <= 1 else { throw ValidationError("--foreground-share must be in [0, 1], got \(foregroundShare)") }
-        guard AdaBN.Accumulation(rawValue: accumulation) != nil else {
-            throw ValidationError("--accumulation must be pooled or batch-average, got \(accumulation)")
-        }
         if let windowsPerBatch, windowsPerBatch < 1 { throw ValidationError("--windows-per-batch must be at least 1, got \(windowsPerBatch)") }
         guard windowStep > 0 && windowStep <= 1 else { throw ValidationError("--window-step must be in (0, 1], got \(windowStep)") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
@@ -112,27 +105,32 @@ struct AdaptCommand: ParsableCommand {
         // Refused before any target is read: a model without BatchNorm has nothing to adapt.
         _ = try BatchNormLayers(model: bundle.model, modelName: model)
         let target = try AdaptationTarget.find(data.map { URL(fileURLWithPath: $0) }, modalities: bundle.config.modalities)
-        let say: (String) -> Void = { if !common.quiet { print($0) } }
+        let progress = ProgressDisplay(common)
+        let say: (String) -> Void = { progress.clear(); if !common.quiet { print($0) } }
         say("target: \(target.scans.count) scan(s)")
         let images = try target.preprocessed(with: bundle.config.preprocessor)
         let windows = AdaptationWindows(images: images, patch: bundle.config.patch, divisor: bundle.model.sizeDivisor)
         var constants: [String: Any] = [:]
         let start = Date()
-        if method == "adabn" {
+        switch method {
+        case .adabn:
             var settings = AdaBN.Settings()
             settings.maxWindows = iterations
-            settings.sampling = AdaBN.Sampling(rawValue: sampling)!
+            settings.sampling = sampling
             settings.batches = batches
             settings.batchSize = batchSize
             settings.foregroundShare = foregroundShare
             settings.foregroundCandidates = foregroundCandidates
             settings.windowsPerBatch = windowsPerBatch
-            settings.accumulation = AdaBN.Accumulation(rawValue: accumulation)!
+            settings.accumulation = accumulation
             settings.step = windowStep
-            let report = try AdaBN.adapt(bundle.model, modelName: model, output: bundle.config.output, windows: windows, settings: settings, seed: common.seed)
+            let report = try AdaBN.adapt(bundle.model, modelName: model, output: bundle.config.output, windows: windows,
+                                         settings: settings, seed: common.seed) { done, total in
+                progress.show("adabn: batch \(done)/\(total)", final: done == total)
+            }
             constants = settings.dictionary.merging(["windows": report.windows, "batches": report.batches, "window": windows.window]) { a, _ in a }
             say("adabn: \(report.layersAdapted) of \(report.layerCount) BatchNorm layers re-estimated over \(report.windows) window(s) in \(report.batches) batch(es)")
-        } else {
+        case .progressive:
             var settings = ProgressiveAdaptationSettings()
             if let iterations { settings.iterations = iterations }
             settings.initialMomentum = initialMomentum
@@ -144,7 +142,9 @@ struct AdaptCommand: ParsableCommand {
             settings.foregroundShare = foregroundShare
             settings.foregroundCandidates = foregroundCandidates
             let report = try ProgressiveAdaptation.adapt(bundle.model, modelName: model, output: bundle.config.output,
-                                                         windows: windows, settings: settings, seed: common.seed)
+                                                         windows: windows, settings: settings, seed: common.seed) { done, total in
+                progress.show("progressive: iteration \(done)/\(total)", final: done == total)
+            }
             constants = settings.dictionary.merging(["window": windows.window]) { a, _ in a }
             say(String(format: "progressive: %d iterations, entropy %.4f -> %.4f, largest scale change %.4f, shift change %.4f",
                        report.iterations, report.firstEntropy, report.lastEntropy, report.largestScaleChange, report.largestShiftChange))
@@ -153,7 +153,7 @@ struct AdaptCommand: ParsableCommand {
         let sourceProvenance = (try? Checkpoint.read(from: modelURL).provenanceObject) ?? [:]
         let provenance: [String: Any] = [
             "source_provenance": sourceProvenance,
-            "adapted_from": modelURL.standardizedFileURL.path, "adaptation_method": method,
+            "adapted_from": modelURL.standardizedFileURL.path, "adaptation_method": method.rawValue,
             "adaptation_constants": constants, "target_files": target.files.map(\.standardizedFileURL.path),
             "adapted_at": ISO8601DateFormatter().string(from: Date()), "seed": common.seed,
         ]

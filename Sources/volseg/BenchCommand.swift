@@ -71,5 +71,3 @@ struct BenchCommand: ParsableCommand {
         }
     }
 }
-
-extension UNetBenchmarkPhase: ExpressibleByArgument {}

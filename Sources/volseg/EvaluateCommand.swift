@@ -4,8 +4,6 @@ import VolSegEvaluation
 import VolSegIO
 import VolSegInference
 
-extension EvaluationLabel.Regions: ExpressibleByArgument {}
-
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
@@ -79,16 +77,13 @@ struct EvaluateCommand: ParsableCommand {
         let options = EvaluationOptions(predictions: predictions!, references: references!,
                                         labelArguments: labels, regions: regions, allowMissing: allowMissing,
                                         pictures: !noPictures)
-        let live = !common.quiet && !common.noProgress && isatty(STDERR_FILENO) != 0
+        let progress = ProgressDisplay(common)
         let result = try Evaluation.run(options) { done, total, evaluation in
-            if common.quiet { return }
-            if live {
-                FileHandle.standardError.write(Data("\r\u{1B}[K[\(done)/\(total)] \(evaluation.pair.caseID)".utf8))
-            } else {
-                print("[\(done)/\(total)] \(evaluation.pair.caseID)")
-            }
+            // Each case is a result worth a line of its own when there is no live line to show it.
+            let line = "[\(done)/\(total)] \(evaluation.pair.caseID)"
+            if progress.isLive { progress.show(line, final: done == total) } else if !common.quiet { print(line) }
         }
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        progress.clear()
         let folder = URL(fileURLWithPath: out!)
         try EvaluationReport.write(result, options: options, to: folder)
 
@@ -118,9 +113,11 @@ struct EvaluateCommand: ParsableCommand {
         let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
         let segmenter = Segmenter(bundle: bundle, options: SegmenterOptions(step: step, mirroring: tta))
         let folder = URL(fileURLWithPath: out!).appendingPathComponent("predictions")
-        let report = try segmenter.segmentDataset(layout, into: folder, log: { line in
-            if !common.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let progress = ProgressDisplay(common)
+        let report = try segmenter.segmentDataset(layout, into: folder, log: progress.message, progress: { n, count, id, done, total in
+            progress.show("case \(n)/\(count) \(id): window \(done)/\(total)", final: done == total)
         })
+        progress.clear()
         if !report.failed.isEmpty {
             throw ValidationError("\(data): could not segment " + report.failed.map(\.id).joined(separator: ", "))
         }

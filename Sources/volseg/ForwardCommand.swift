@@ -37,13 +37,7 @@ struct ForwardCommand: ParsableCommand {
         common.apply()
         let configObject = try ModelRegistry.parseConfig(config)
         let network = try ModelRegistry.make(name: model, config: configObject, initializer: ParameterInitializer())
-        let weightsURL = URL(fileURLWithPath: weights)
-        let weightFile = try HDF5File(weightsURL)
-        var state: [String: Tensor] = [:]
-        for name in try weightFile.memberNames(of: "weights") { state[name] = try weightFile.tensor("weights/\(name)") }
-        if weightFile.isGroup("buffers") {
-            for name in try weightFile.memberNames(of: "buffers") { state[name] = try weightFile.tensor("buffers/\(name)") }
-        }
+        let state = try Checkpoint.readModelState(from: URL(fileURLWithPath: weights))
         do {
             try network.load(state: state)
         } catch let error as StateLoadError {

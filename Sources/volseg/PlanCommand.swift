@@ -27,8 +27,9 @@ struct PlanCommand: ParsableCommand {
     @Option(name: .long, help: "Model to plan (revmbconv-unet).")
     var model: String?
 
-    @Option(name: .customLong("memory-budget"), help: "Budget for the ledger peak: bytes or a number with KiB/MiB/GiB (1024) or KB/MB/GB (1000), e.g. 8GiB.")
-    var memoryBudget: String?
+    @Option(name: .customLong("memory-budget"), help: "Budget for the ledger peak: bytes or a number with KiB/MiB/GiB (1024) or KB/MB/GB (1000), e.g. 8GiB.",
+            transform: MemorySize.argument)
+    var memoryBudget: MemorySize?
 
     @Flag(name: .customLong("compare-reversible"), help: "Compare the reversible network with the one that stores activations.")
     var compareReversible = false
@@ -47,18 +48,12 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    var budget: MemorySize? { memoryBudget.flatMap { try? MemorySize(parsing: $0) } }
-
     func validate() throws {
         if config != nil || data != nil {
             guard config != nil, data != nil else { throw ValidationError("planning a training run needs both --config FILE and --data DIR") }
-            if let memoryBudget {
-                do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
-            }
             return
         }
-        guard let memoryBudget else { throw ValidationError("--memory-budget SIZE is required (e.g. 8GiB)") }
-        do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
+        guard memoryBudget != nil else { throw ValidationError("--memory-budget SIZE is required (e.g. 8GiB)") }
         guard let model else { throw ValidationError("--model is required: volseg plan --model revmbconv-unet --memory-budget SIZE --compare-reversible") }
         guard model.lowercased() == "revmbconv-unet" else {
             throw ValidationError("--model '\(model)': the memory comparison is implemented for revmbconv-unet only")
@@ -70,7 +65,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         if let config, let data {
-            try TrainingRunPlanning.run(config: config, data: data, budget: budget?.bytes, json: json, common: common)
+            try TrainingRunPlanning.run(config: config, data: data, budget: memoryBudget?.bytes, json: json, common: common)
             return
         }
         common.apply()
@@ -79,7 +74,7 @@ struct PlanCommand: ParsableCommand {
                                                    initializer: ParameterInitializer(planned: true)) as? RevMBConvUNet else {
             preconditionFailure("the registry built another model for revmbconv-unet")
         }
-        let result = ReversibleComparison.run(base: network.config, budgetBytes: budget!.bytes)
+        let result = ReversibleComparison.run(base: network.config, budgetBytes: memoryBudget!.bytes)
         if json {
             let object = ["reversible": result.reversible.json, "plain": result.plain.json]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -4,8 +4,6 @@ import VolSegCore
 import VolSegIO
 import VolSegInference
 
-extension Postprocessing: ExpressibleByArgument {}
-
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
@@ -68,7 +66,7 @@ struct SegmentCommand: ParsableCommand {
         let options = SegmenterOptions(step: step, mirroring: tta, keepProbabilities: probabilities != nil,
                                        postprocessing: postprocess)
         let segmenter = Segmenter(bundle: bundle, options: options)
-        let progress = ProgressLine(enabled: !common.quiet && !common.noProgress)
+        let progress = ProgressDisplay(common)
         let first = URL(fileURLWithPath: input[0])
         if input.count == 1, isFolder(first) {
             if let layout = try? DatasetDetector.detect(first), !layout.scan().cases.isEmpty {
@@ -89,7 +87,7 @@ struct SegmentCommand: ParsableCommand {
 
     /// One image: read and check every channel, check where the output goes, then compute, then
     /// write (probabilities first, the label map last; nothing is left behind on an error).
-    func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressLine) throws {
+    func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressDisplay) throws {
         let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
         let probabilitiesURL = probabilities.map { URL(fileURLWithPath: $0) }
         for url in [output] + (probabilitiesURL.map { [$0] } ?? []) {
@@ -107,9 +105,11 @@ struct SegmentCommand: ParsableCommand {
         }
         let started = Date()
         let (result, peak) = try MemoryLedger.shared.measurePeak {
-            try segmenter.segment(image) { done, total in progress.show("\(output.lastPathComponent): window \(done)/\(total)") }
+            try segmenter.segment(image) { done, total in
+                progress.show("\(output.lastPathComponent): window \(done)/\(total)", final: done == total)
+            }
         }
-        progress.finish()
+        progress.clear()
         if result.replacedNonFinite > 0 {
             warn("warning: \(image.path): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
         }
@@ -130,7 +130,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     /// Every case of a layout into the output folder; failures are listed and make the exit non-zero.
-    func runDataset(_ layout: any DatasetLayout, segmenter: Segmenter, progress: ProgressLine) throws {
+    func runDataset(_ layout: any DatasetLayout, segmenter: Segmenter, progress: ProgressDisplay) throws {
         if isNIfTIName(output) {
             throw ValidationError("-o \(output): a dataset is written to a folder, one <case id>.nii.gz per case")
         }
@@ -141,9 +141,9 @@ struct SegmentCommand: ParsableCommand {
             progress.clear()
             if line.hasPrefix("warning") || line.hasPrefix("error") { warn(line) } else if !common.quiet { print(line) }
         }, progress: { n, count, id, done, total in
-            progress.show("case \(n)/\(count) \(id): window \(done)/\(total)")
+            progress.show("case \(n)/\(count) \(id): window \(done)/\(total)", final: done == total)
         })
-        progress.finish()
+        progress.clear()
         if !common.quiet {
             print("\(layout.layoutName) dataset: \(report.written.count) written, \(report.skipped.count) skipped, "
                   + "\(report.failed.count) failed -> \(folder.path)")
@@ -162,28 +162,4 @@ struct SegmentCommand: ParsableCommand {
     func isNIfTIName(_ path: String) -> Bool { path.hasSuffix(".nii.gz") || path.hasSuffix(".nii") }
 
     func warn(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-}
-
-/// A progress line rewritten in place on a terminal (stderr); silent when stderr is not one, so
-/// logs and pipes get only the plain result lines.
-final class ProgressLine {
-    let live: Bool
-    private var shown = false
-
-    init(enabled: Bool) { live = enabled && isatty(STDERR_FILENO) != 0 }
-
-    func show(_ text: String) {
-        guard live else { return }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
-        shown = true
-    }
-
-    /// Erases the line so that a log line can be printed in its place.
-    func clear() {
-        guard live, shown else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        shown = false
-    }
-
-    func finish() { clear() }
 }

@@ -21,8 +21,8 @@ struct ShiftCommand: ParsableCommand {
     @Option(name: [.long, .customShort("o")], help: "The output folder (must not exist).")
     var out: String
 
-    @Option(name: .long, help: "liver-scanner, brats-contrast or none (start from no shift).")
-    var preset: String = "none"
+    @Option(name: .long, help: "The shift to start from (see above; none: no shift).")
+    var preset: ScannerShift.Preset = .none
 
     @Option(name: .long, help: "Intensity scale (calibration).") var scale: Float?
     @Option(name: .long, help: "Intensity offset, in the image's units (HU for CT).") var offset: Float?
@@ -35,9 +35,6 @@ struct ShiftCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard ["liver-scanner", "brats-contrast", "none"].contains(preset) else {
-            throw ValidationError("--preset must be liver-scanner, brats-contrast or none, got \(preset)")
-        }
         if let bad = gamma.first(where: { !($0 > 0) }) { throw ValidationError("--gamma values must be positive, got \(bad)") }
         for (name, value) in [("--bias-field", biasField), ("--blur", blur), ("--noise", noise)] {
             if let value, !(value >= 0) { throw ValidationError("\(name) must not be negative, got \(value)") }
@@ -46,7 +43,7 @@ struct ShiftCommand: ParsableCommand {
 
     func run() throws {
         common.apply()
-        var shift = preset == "liver-scanner" ? ScannerShift.liverScanner : preset == "brats-contrast" ? ScannerShift.bratsContrast : ScannerShift()
+        var shift = preset.shift
         if let scale { shift.scale = scale }
         if let offset { shift.offset = offset }
         if !gamma.isEmpty { shift.gamma = gamma }
@@ -55,7 +52,7 @@ struct ShiftCommand: ParsableCommand {
         if let noise { shift.noiseStd = noise }
         if keepBackground { shift.keepsBackground = true }
         // A preset keeps its own noise seed unless --seed names another (0, the default, means "the preset's").
-        if preset == "none" || common.seed != 0 { shift.seed = common.seed }
+        if preset == .none || common.seed != 0 { shift.seed = common.seed }
         let files = try ScannerShiftedDataset.write(from: URL(fileURLWithPath: data), to: URL(fileURLWithPath: out), shift: shift)
         if !common.quiet { print("shift: \(shift)\nwrote \(out): \(files.count) image file(s) shifted, labels and other files copied") }
     }

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import VolSegDatasets
 
-extension SyntheticDataset.Kind: ExpressibleByArgument {}
-
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth",

@@ -24,8 +24,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: [.long, .customShort("o")], help: "Run folder for checkpoints, log.csv and curves.png.")
     var out: String
 
-    @Option(name: .customLong("memory-budget"), help: "Whole-process memory budget: bytes, or e.g. 6GiB, 1536MiB, 2GB.")
-    var memoryBudget: String?
+    @Option(name: .customLong("memory-budget"), help: "Whole-process memory budget: bytes, or e.g. 6GiB, 1536MiB, 2GB.",
+            transform: MemorySize.argument)
+    var memoryBudget: MemorySize?
 
     @Option(name: .long, help: "Total epochs (default: the pipeline's).")
     var epochs: Int?
@@ -42,9 +43,6 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if let memoryBudget {
-            do { _ = try MemorySize(parsing: memoryBudget) } catch { throw ValidationError("--memory-budget: \(error)") }
-        }
         for (name, value) in [("--epochs", epochs), ("--iterations-per-epoch", iterationsPerEpoch), ("--stop-after-epochs", stopAfterEpochs)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
         }
@@ -54,14 +52,15 @@ struct TrainCommand: ParsableCommand {
         common.apply()
         let pipeline = try PipelineConfig.load(URL(fileURLWithPath: config))
         var options = TrainingOptions(dataFolder: URL(fileURLWithPath: data), runFolder: URL(fileURLWithPath: out))
-        options.memoryBudget = try memoryBudget.map { try MemorySize(parsing: $0).bytes }
+        options.memoryBudget = memoryBudget?.bytes
         options.epochs = epochs
         options.iterationsPerEpoch = iterationsPerEpoch
         options.seed = common.seed
         options.resume = resume
         options.stopAfterEpochs = stopAfterEpochs
-        let style: TrainingProgress.Style = common.quiet ? .quiet : common.noProgress ? .plain : TrainingProgress.automaticStyle()
-        let summary = try Trainer(config: pipeline, options: options, progress: TrainingProgress(style: style)).run()
+        let progress = ProgressDisplay(common)
+        defer { progress.clear() }
+        let summary = try Trainer(config: pipeline, options: options, progress: progress).run()
         let dice = zip(summary.structureNames, summary.lastDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }
         print("trained \(summary.epochsDone) epoch(s) into \(out): "
             + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")
