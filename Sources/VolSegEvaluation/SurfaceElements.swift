@@ -11,8 +11,9 @@ import VolSegCore
 ///   surface corner of the other mask (distance transform with the voxel spacing);
 /// - every metric weights surfels by area.
 ///
-/// Unlike MedPy's voxel-edge convention (`SurfaceDistances`), a one-voxel shift of a flat face moves
-/// its surfels by one voxel and a mask and its complement share one surface.
+/// Unlike MedPy's voxel-edge convention (`SurfaceDistances`), where the surface is the mask's outer
+/// layer of voxel centres and every surface voxel counts once, these surfels lie half a voxel out,
+/// between inside and outside voxels, and count by area.
 ///
 /// Only the corners of the box holding both masks, plus one more layer on its upper side, can be on
 /// a surface (DeepMind crops to the same box padded by one voxel), so that is the grid transformed.
