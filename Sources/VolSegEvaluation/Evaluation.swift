@@ -13,15 +13,26 @@ public struct EvaluationOptions: Sendable {
     public var allowMissing: Bool
     /// Render a picture per case (the report's pictures/CASE.png).
     public var pictures: Bool
+    /// Labels given already parsed (nnU-Net's `-l` or a dataset.json's labels/regions), evaluated
+    /// after `regions` and `labelArguments`.
+    public var labels: [EvaluationLabel]
+    /// nnU-Net's `ignore_label`: reference voxels of this value count nowhere (not in TP, FP, FN,
+    /// TN, nor in either surface), whatever the prediction says there.
+    public var ignoreLabel: Int?
+    public var surface: SurfaceMetricSettings
 
     public init(predictions: URL, references: URL, labelArguments: [String] = [], regions: EvaluationLabel.Regions? = nil,
-                allowMissing: Bool = false, pictures: Bool = true) {
+                allowMissing: Bool = false, pictures: Bool = true, labels: [EvaluationLabel] = [], ignoreLabel: Int? = nil,
+                surface: SurfaceMetricSettings = SurfaceMetricSettings()) {
         self.predictions = predictions
         self.references = references
         self.labelArguments = labelArguments
         self.regions = regions
         self.allowMissing = allowMissing
         self.pictures = pictures
+        self.labels = labels
+        self.ignoreLabel = ignoreLabel
+        self.surface = surface
     }
 }
 
@@ -56,6 +67,13 @@ public enum Evaluation {
             throw EvaluationLabel.Invalid(argument: label.description, reason: "the name \"\(label.name)\" is also a --regions name")
         }
         labels += explicit
+        for label in options.labels {
+            if labels.contains(where: { $0.name == label.name }) {
+                throw EvaluationLabel.Invalid(argument: label.description, reason: "the name \"\(label.name)\" is given twice")
+            }
+            labels.append(label)
+        }
+        try checkKeys(labels, ignoreLabel: options.ignoreLabel)
         if let convention = matching.convention, !labels.isEmpty {
             let unknown = Set(labels.flatMap(\.values)).subtracting(convention.labels.keys).sorted()
             if !unknown.isEmpty {
@@ -71,23 +89,28 @@ public enum Evaluation {
             // Every foreground value of the references, each its own label: read them all first.
             var found = Set<Int>()
             for pair in matching.pairs { found.formUnion(try labelValues(try NIfTIReader.read(pair.reference))) }
-            labels = EvaluationLabel.found(found)
+            labels = EvaluationLabel.found(found.filter { $0 != options.ignoreLabel })
             if labels.isEmpty { throw EvaluationError.noLabels(references: options.references.path) }
         }
 
         var cases = [CaseEvaluation](), seen = Set<Int>()
-        for (index, pair) in matching.pairs.enumerated() {
+        // nnU-Net lists the cases in the sorted order of the prediction file names.
+        let pairs = matching.pairs.sorted { $0.prediction.lastPathComponent < $1.prediction.lastPathComponent }
+        for (index, pair) in pairs.enumerated() {
             let reference = try NIfTIReader.read(pair.reference)
             let prediction = try NIfTIReader.read(pair.prediction)
             seen.formUnion(try labelValues(reference))
             seen.formUnion(try labelValues(prediction))
             let spacing = reference.header.spacing
             let shape = reference.spatialShape
+            let (predictionVoxels, referenceVoxels, ignored) = removingIgnored(prediction: prediction.voxels, reference: reference.voxels,
+                                                                              ignoreLabel: options.ignoreLabel)
             let scores = labels.map { label -> MetricScores in
                 let values = Set(label.values)
-                return MetricScores.compute(prediction: EvaluationMask(labels: prediction.voxels.data, shape: shape, values: values),
-                                            reference: EvaluationMask(labels: reference.voxels.data, shape: shape, values: values),
-                                            spacingXYZ: spacing)
+                return MetricScores.compute(prediction: EvaluationMask(labels: predictionVoxels.data, shape: shape, values: values),
+                                            reference: EvaluationMask(labels: referenceVoxels.data, shape: shape, values: values),
+                                            spacingXYZ: spacing, surface: options.surface,
+                                            nsdTolerance: options.surface.nsdTolerance(for: label), ignoredVoxels: ignored)
             }
             var picture: [UInt8]?
             if options.pictures {
@@ -98,12 +121,14 @@ public enum Evaluation {
             }
             let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture)
             cases.append(result)
-            progress?(index + 1, matching.pairs.count, result)
+            progress?(index + 1, pairs.count, result)
         }
 
-        let never = Set(explicit.flatMap(\.values)).subtracting(seen).sorted()
-        if !never.isEmpty {
-            throw EvaluationError.labelValuesNeverSeen(values: never, labels: explicit.filter { !Set($0.values).isDisjoint(with: never) }.map(\.description))
+        // A label absent from every reference and prediction is a normal outcome of a dataset
+        // evaluation (a subset without enhancing tumour): nnU-Net writes NaN; so do we, and say so.
+        for label in labels where Set(label.values).isDisjoint(with: seen) {
+            warnings.append("label \(label.name) (values \(label.values.map(String.init).joined(separator: ", "))) occurs in no "
+                + "reference and no prediction: its Dice, IoU and NSD are NaN")
         }
         if let regions = options.regions {
             let absent = Set(regions.labels.flatMap(\.values)).subtracting(seen).sorted()
@@ -113,6 +138,31 @@ public enum Evaluation {
             }
         }
         return EvaluationResult(labels: labels, cases: cases, matching: matching, warnings: warnings)
+    }
+
+    /// The ignore label is no label. (Two names for the same values share one summary.json key;
+    /// their metrics are the same, so the file holds them once and summary_extra.json names both.)
+    static func checkKeys(_ labels: [EvaluationLabel], ignoreLabel: Int?) throws {
+        guard let ignoreLabel else { return }
+        for label in labels where label.values.contains(ignoreLabel) {
+            throw EvaluationLabel.Invalid(argument: label.description, reason: "contains the ignore label \(ignoreLabel), whose voxels count nowhere")
+        }
+    }
+
+    /// Both maps with the reference's ignore-label voxels set to -1 (no label's member) in copies,
+    /// and how many there were; the maps themselves without an ignore label.
+    static func removingIgnored(prediction: Tensor, reference: Tensor, ignoreLabel: Int?) -> (Tensor, Tensor, Int) {
+        guard let ignoreLabel else { return (prediction, reference, 0) }
+        let ignore = Float(ignoreLabel)
+        let p = prediction.copy(), r = reference.copy()
+        let pd = p.data, rd = r.data
+        var count = 0
+        for i in 0..<r.count where rd[i] == ignore {
+            pd[i] = -1
+            rd[i] = -1
+            count += 1
+        }
+        return (p, r, count)
     }
 
     /// A prediction must lie on its reference's grid, and both must be single 3D volumes.

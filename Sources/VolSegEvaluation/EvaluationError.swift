@@ -10,7 +10,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(prediction: String, predictionShape: [Int], reference: String, referenceShape: [Int])
     case notALabelMap(path: String, reason: String)
     case labelValuesNotInDataset(values: [Int], labels: [String], convention: String)
-    case labelValuesNeverSeen(values: [Int], labels: [String])
+    case invalidArgument(option: String, value: String, reason: String)
+    case unreadableDatasetJSON(path: String, reason: String)
     case noLabels(references: String)
 
     public var description: String {
@@ -41,9 +42,10 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
         case .labelValuesNotInDataset(let values, let labels, let convention):
             return "label value(s) \(values.map(String.init).joined(separator: ", ")) of \(labels.joined(separator: " ")) "
                 + "are not labels of the reference dataset (\(convention))"
-        case .labelValuesNeverSeen(let values, let labels):
-            return "label value(s) \(values.map(String.init).joined(separator: ", ")) of --labels \(labels.joined(separator: " ")) "
-                + "occur in no reference and no prediction"
+        case .invalidArgument(let option, let value, let reason):
+            return "\(option) \(value): \(reason)"
+        case .unreadableDatasetJSON(let path, let reason):
+            return "\(path): \(reason)"
         case .noLabels(let references):
             return "\(references): the references hold no foreground label; name the labels with --labels or --regions"
         }

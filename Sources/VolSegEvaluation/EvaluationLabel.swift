@@ -6,10 +6,21 @@ import VolSegIO
 public struct EvaluationLabel: Equatable, Sendable, CustomStringConvertible {
     public let name: String
     public let values: [Int]
+    /// A region (nnU-Net's `regions`, BraTS WT/TC/ET): keyed as a tuple even with one value.
+    public let isRegion: Bool
 
-    public init(name: String, values: [Int]) {
+    public init(name: String, values: [Int], isRegion: Bool = false) {
         self.name = name
         self.values = Array(Set(values)).sorted()
+        self.isRegion = isRegion
+    }
+
+    /// The key nnU-Net's summary.json uses: `str(label)` for a label (`"2"`), `str(tuple)` for a
+    /// region or a set of values (`"(1, 2, 4)"`, `"(4,)"`), which its `load_summary_json` reads back.
+    public var nnUNetKey: String {
+        if values.count == 1 && !isRegion { return String(values[0]) }
+        if values.count == 1 { return "(\(values[0]),)" }
+        return "(" + values.map(String.init).joined(separator: ", ") + ")"
     }
 
     public var description: String { "\(name)=\(values.map(String.init).joined(separator: ","))" }
@@ -32,7 +43,7 @@ public struct EvaluationLabel: Equatable, Sendable, CustomStringConvertible {
         }
 
         public var labels: [EvaluationLabel] {
-            convention.regions.map { EvaluationLabel(name: $0.name, values: Array($0.labels)) }
+            convention.regions.map { EvaluationLabel(name: $0.name, values: Array($0.labels), isRegion: true) }
         }
     }
 
@@ -69,7 +80,7 @@ public struct EvaluationLabel: Equatable, Sendable, CustomStringConvertible {
                 }
                 label = EvaluationLabel(name: argument, values: [value])
             } else if let region = convention?.region(argument) {
-                label = EvaluationLabel(name: argument, values: Array(region))
+                label = EvaluationLabel(name: argument, values: Array(region), isRegion: true)
             } else if let value = convention?.labels.first(where: { $0.key != 0 && $0.value.lowercased() == argument.lowercased() })?.key {
                 label = EvaluationLabel(name: argument, values: [value])
             } else {

@@ -1,8 +1,8 @@
 import Foundation
 import VolSegIO
 
-/// Writes an evaluation's outputs: OUT/metrics.csv, OUT/summary.json, OUT/report.md and
-/// OUT/pictures/CASE.png. Everything is written into a hidden folder inside OUT first and renamed
+/// Writes an evaluation's outputs: OUT/metrics.csv, OUT/summary.json (nnU-Net's file, or the name
+/// nnU-Net's `-o` gave), OUT/summary_extra.json, OUT/report.md and OUT/pictures/CASE.png. Everything is written into a hidden folder inside OUT first and renamed
 /// into place at the end, so an error never leaves a partial set of outputs behind.
 public enum EvaluationReport {
     public struct Failure: Error, CustomStringConvertible {
@@ -13,7 +13,8 @@ public enum EvaluationReport {
 
     /// The files written, in the order a user reads them.
     @discardableResult
-    public static func write(_ result: EvaluationResult, options: EvaluationOptions, to folder: URL) throws -> [URL] {
+    public static func write(_ result: EvaluationResult, options: EvaluationOptions, to folder: URL,
+                             summaryName: String = "summary.json") throws -> [URL] {
         let manager = FileManager.default
         let existed = manager.fileExists(atPath: folder.path)
         do {
@@ -29,7 +30,8 @@ public enum EvaluationReport {
             let hasPictures = result.cases.contains { $0.picture != nil }
             let files: [(String, String)] = [
                 ("metrics.csv", EvaluationReportJSON.csv(result)),
-                ("summary.json", EvaluationReportJSON.summary(result)),
+                (summaryName, EvaluationReportJSON.summary(result)),
+                ("summary_extra.json", EvaluationReportJSON.summaryExtra(result, surface: options.surface, ignoreLabel: options.ignoreLabel)),
                 ("report.md", markdown(result, options: options, pictures: hasPictures)),
             ]
             for (name, text) in files {

@@ -1,8 +1,9 @@
 import Foundation
 import VolSegIO
 
-/// metrics.csv and summary.json, written by hand so that key order is fixed and NaN is written as
-/// `NaN`, as nnU-Net's summary.json has it (Python's json module reads it; strict JSON has no NaN).
+/// metrics.csv, summary.json and summary_extra.json. The JSON files are written as Python's json
+/// module writes them (`PythonJSON`), NaN as `NaN` as nnU-Net's summary.json has it (Python reads
+/// it; strict JSON has no NaN).
 public enum EvaluationReportJSON {
     /// A number as both files write it: integers without a decimal point, doubles in the shortest
     /// form that reads back to the same value, NaN as `NaN`.
@@ -15,51 +16,82 @@ public enum EvaluationReportJSON {
 
     static let integerKeys: Set<String> = ["tp", "fp", "fn", "tn", "n_pred", "n_ref"]
 
-    static func string(_ text: String) -> String { JSONText.string(text) }
-
-    /// `{"key": value, ...}` with the keys in the given order; keys whose value is nil are left out.
-    static func object(_ entries: [(String, String?)], indent: String) -> String {
-        let inner = indent + "  "
-        let body = entries.compactMap { key, value in value.map { "\(inner)\(string(key)): \($0)" } }
-        return body.isEmpty ? "{}" : "{\n" + body.joined(separator: ",\n") + "\n\(indent)}"
-    }
-
-    static func metrics(_ scores: MetricScores, indent: String) -> String {
-        object((MetricScores.keys + MetricScores.volumeKeys).map { key in
-            (key, scores.value(key).map { number($0, integer: integerKeys.contains(key)) })
-        }, indent: indent)
-    }
-
-    /// summary.json, shaped like nnU-Net's: metric_per_case, mean, foreground_mean, plus global_dice.
+    /// summary.json exactly as nnU-Net's `compute_metrics_on_folder` writes it (`sort_keys=True,
+    /// indent=4`): `metric_per_case` (in sorted prediction-file order, each with `metrics` keyed
+    /// `"1"` or `"(1, 2, 4)"`, `prediction_file`, `reference_file`), `mean` (nanmean per key and
+    /// metric) and `foreground_mean` (plain mean over the keys but "0"). Per label, nnU-Net's
+    /// metrics (Dice, IoU, TP, FP, FN, TN, n_pred, n_ref) and VolSeg's (HD95, ASSD, NSD, volumes),
+    /// which nnU-Net's `load_summary_json` and `determine_postprocessing` pass through. Names,
+    /// conventions and global Dice are in summary_extra.json.
     public static func summary(_ result: EvaluationResult) -> String {
-        let perCase = result.cases.map { evaluation -> String in
-            let labels = object(zip(result.labels, evaluation.scores).map { label, scores in
-                (label.name, metrics(scores, indent: "        "))
-            }, indent: "      ")
-            return object([("case", string(evaluation.pair.caseID)),
-                           ("prediction_file", string(evaluation.pair.prediction.path)),
-                           ("reference_file", string(evaluation.pair.reference.path)),
-                           ("spacing_xyz", "[" + evaluation.spacingXYZ.map { number($0) }.joined(separator: ", ") + "]"),
-                           ("metrics", labels)], indent: "    ")
+        let perCase: [PythonJSON] = result.cases.map { evaluation in
+            var metrics = [String: PythonJSON]()
+            for (label, scores) in zip(result.labels, evaluation.scores) where metrics[label.nnUNetKey] == nil {
+                metrics[label.nnUNetKey] = nnUNetMetrics(scores)
+            }
+            return .object(["metrics": .object(metrics),
+                            "prediction_file": .string(evaluation.pair.prediction.path),
+                            "reference_file": .string(evaluation.pair.reference.path)])
         }
-        let means = result.mean, foreground = result.foregroundMean, global = result.globalDice
-        func meanObject(_ values: [String: Double], indent: String) -> String {
-            object(EvaluationResult.meanKeys.map { ($0, values[$0].map { number($0) }) }, indent: indent)
+        let means = result.mean
+        var mean = [String: PythonJSON]()
+        for label in result.labels where mean[label.nnUNetKey] == nil {
+            mean[label.nnUNetKey] = meanObject(means[label.name] ?? [:])
         }
-        let mean = object(result.labels.map { ($0.name, meanObject(means[$0.name] ?? [:], indent: "    ")) }, indent: "  ")
-        let labels = object(result.labels.map { label in
-            (label.name, "[" + label.values.map(String.init).joined(separator: ", ") + "]")
-        }, indent: "  ")
-        let caseList = perCase.isEmpty ? "[]" : "[\n    " + perCase.joined(separator: ",\n    ") + "\n  ]"
-        return object([
-            ("metric_per_case", caseList),
-            ("mean", mean),
-            ("foreground_mean", meanObject(foreground, indent: "  ")),
-            ("global_dice", object(result.labels.map { ($0.name, number(global[$0.name] ?? .nan)) }, indent: "  ")),
-            ("labels", labels),
-            ("missing_predictions", "[" + result.matching.missingPredictions.map(string).joined(separator: ", ") + "]"),
-            ("extra_predictions", "[" + result.matching.extraPredictions.map(string).joined(separator: ", ") + "]"),
-        ], indent: "") + "\n"
+        return PythonJSON.object([
+            "foreground_mean": meanObject(result.foregroundMean),
+            "mean": .object(mean),
+            "metric_per_case": .array(perCase),
+        ]).text()
+    }
+
+    /// One case's metrics of one label under nnU-Net's names: counts as integers, undefined
+    /// values (NaN Dice, distances with an empty side) as NaN.
+    static func nnUNetMetrics(_ scores: MetricScores) -> PythonJSON {
+        var out = [String: PythonJSON]()
+        for key in MetricScores.keys + MetricScores.volumeKeys {
+            let name = MetricScores.nnUNetKeys[key]!
+            if integerKeys.contains(key) {
+                out[name] = .integer(Int(scores.value(key)!))
+            } else {
+                out[name] = .float(scores.value(key) ?? .nan)
+            }
+        }
+        return .object(out)
+    }
+
+    static func meanObject(_ values: [String: Double]) -> PythonJSON {
+        var out = [String: PythonJSON]()
+        for key in EvaluationResult.meanKeys { out[MetricScores.nnUNetKeys[key]!] = .float(values[key] ?? .nan) }
+        return .object(out)
+    }
+
+    /// summary_extra.json: what summary.json cannot hold without breaking nnU-Net's loader: the
+    /// label names behind the keys, LiTS's global Dice, the surface conventions used, per label the
+    /// cases whose distances are undefined (an empty side), unmatched cases and warnings.
+    public static func summaryExtra(_ result: EvaluationResult, surface: SurfaceMetricSettings, ignoreLabel: Int?) -> String {
+        let global = result.globalDice, undefined = result.undefinedDistanceCounts
+        var labels = [String: PythonJSON]()
+        for label in result.labels where labels[label.nnUNetKey] == nil {
+            let names = result.labels.filter { $0.nnUNetKey == label.nnUNetKey }.map(\.name)
+            labels[label.nnUNetKey] = .object([
+                "name": .string(names.joined(separator: ", ")),
+                "values": .array(label.values.map { .integer($0) }),
+                "region": .bool(label.isRegion),
+                "global_dice": .float(global[label.name] ?? .nan),
+                "cases_with_undefined_distances": .integer(undefined[label.name] ?? 0),
+                "nsd_tolerance_mm": .float(surface.nsdTolerance(for: label)),
+            ])
+        }
+        return PythonJSON.object([
+            "labels": .object(labels),
+            "conventions": .object(surface.descriptions.mapValues { .string($0) }),
+            "ignore_label": ignoreLabel.map { .integer($0) } ?? .null,
+            "cases": .integer(result.cases.count),
+            "missing_predictions": .array(result.matching.missingPredictions.map { .string($0) }),
+            "extra_predictions": .array(result.matching.extraPredictions.map { .string($0) }),
+            "warnings": .array(result.warnings.map { .string($0) }),
+        ]).text() + "\n"
     }
 
     /// metrics.csv: one row per case and label, columns `case,label,dice,iou,hd95,assd,tp,fp,fn,tn,n_pred,n_ref`;

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Every case's scores and the dataset scores built from them, as nnU-Net summarises a folder:
-/// the mean of each metric per label (undefined values left out), the foreground mean (the mean of
-/// the label means), and LiTS's "Dice global" per label.
+/// the mean of each metric per label (undefined values left out), the foreground mean (the plain
+/// mean of the label means), and LiTS's "Dice global" per label.
 public struct EvaluationResult: Sendable {
     public let labels: [EvaluationLabel]
     public let cases: [CaseEvaluation]
@@ -21,7 +21,8 @@ public struct EvaluationResult: Sendable {
     public static var meanKeys: [String] { MetricScores.keys + MetricScores.volumeKeys }
 
     /// Per label name, per metric: the mean over the cases where the metric is defined (NaN Dice of
-    /// an empty-in-both case and missing distances are left out); NaN when no case defines it.
+    /// an empty-in-both case and missing distances are left out; nnU-Net's `np.nanmean`); NaN when
+    /// no case defines it.
     public var mean: [String: [String: Double]] {
         var out = [String: [String: Double]]()
         for (index, label) in labels.enumerated() {
@@ -34,13 +35,25 @@ public struct EvaluationResult: Sendable {
         return out
     }
 
-    /// Per metric: the mean of the label means, NaN label means left out.
+    /// Per metric: the plain mean of the label means, label 0 left out, as nnU-Net computes
+    /// `foreground_mean` (`np.mean`): one label whose mean is NaN makes it NaN.
     public var foregroundMean: [String: Double] {
         let means = mean
+        // One entry per summary.json key, as nnU-Net averages its keys.
+        var keys = Set<String>()
+        let foreground = labels.filter { $0.nnUNetKey != "0" && keys.insert($0.nnUNetKey).inserted }
         var out = [String: Double]()
         for key in Self.meanKeys {
-            out[key] = Self.nanMean(labels.compactMap { means[$0.name]?[key] })
+            let values = foreground.map { means[$0.name]?[key] ?? .nan }
+            out[key] = values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count)
         }
+        return out
+    }
+
+    /// Per label, cases whose HD95/ASSD are undefined because one side (or both) is empty.
+    public var undefinedDistanceCounts: [String: Int] {
+        var out = [String: Int]()
+        for (index, label) in labels.enumerated() { out[label.name] = cases.filter { $0.scores[index].hd95 == nil }.count }
         return out
     }
 
@@ -56,6 +69,7 @@ public struct EvaluationResult: Sendable {
         return out
     }
 
+    /// numpy's nanmean: the sum of the defined values in order over their count.
     static func nanMean(_ values: [Double]) -> Double {
         let defined = values.filter { !$0.isNaN }
         return defined.isEmpty ? .nan : defined.reduce(0, +) / Double(defined.count)

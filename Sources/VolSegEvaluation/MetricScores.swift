@@ -1,27 +1,31 @@
 import Foundation
 
-/// The scores of one label or region in one case: overlap (Dice, IoU), surface distances (HD95,
-/// ASSD, in mm), the confusion counts in voxels and both volumes in mm³.
+/// The scores of one label or region in one case: overlap (Dice, IoU), surface metrics (HD95 and
+/// ASSD in mm by the evaluation's `SurfaceMetricSettings`, NSD at its tolerance), the confusion
+/// counts in voxels and both volumes in mm³.
 ///
 /// Undefined values are explicit, never 0 or 1: a label empty in both prediction and reference has
-/// Dice and IoU NaN (nnU-Net writes NaN there); a label empty on one side only has Dice 0, IoU 0 and
-/// no surface distances (nil).
+/// Dice, IoU and NSD NaN (nnU-Net writes NaN there); a label empty on one side only has Dice 0,
+/// IoU 0, NSD 0 and no surface distances (nil, written NaN).
 public struct MetricScores: Equatable, Sendable {
     public var dice: Double
     public var iou: Double
     public var hd95: Double?
     public var assd: Double?
+    /// Normalised surface Dice at the label's tolerance; nil when not computed.
+    public var nsd: Double?
     public var tp: Int
     public var fp: Int
     public var fn: Int
     public var tn: Int
 
-    public init(dice: Double, iou: Double, hd95: Double?, assd: Double?, tp: Int, fp: Int, fn: Int, tn: Int,
+    public init(dice: Double, iou: Double, hd95: Double?, assd: Double?, nsd: Double? = nil, tp: Int, fp: Int, fn: Int, tn: Int,
                 voxelVolumeMM3: Double) {
         self.dice = dice
         self.iou = iou
         self.hd95 = hd95
         self.assd = assd
+        self.nsd = nsd
         self.tp = tp
         self.fp = fp
         self.fn = fn
@@ -56,25 +60,59 @@ public struct MetricScores: Equatable, Sendable {
     }
 
     /// Scores of a prediction mask against a reference mask on the same grid; `spacingXYZ` is the
-    /// reference's voxel size along x, y, z in mm.
-    public static func compute(prediction: EvaluationMask, reference: EvaluationMask, spacingXYZ: [Double]) -> MetricScores {
+    /// reference's voxel size along x, y, z in mm. `ignoredVoxels` (voxels of nnU-Net's ignore
+    /// label, already removed from both masks) are not counted as true negatives either.
+    public static func compute(prediction: EvaluationMask, reference: EvaluationMask, spacingXYZ: [Double],
+                               surface settings: SurfaceMetricSettings = SurfaceMetricSettings(),
+                               nsdTolerance: Double? = nil, ignoredVoxels: Int = 0) -> MetricScores {
         precondition(prediction.shape == reference.shape, "prediction \(prediction.shape) and reference \(reference.shape) differ")
-        let total = prediction.shape.reduce(1, *)
+        let total = prediction.shape.reduce(1, *) - ignoredVoxels
         let (tp, fp, fn) = EvaluationMask.overlap(prediction: prediction, reference: reference)
         let dice = dice(tp: tp, fp: fp, fn: fn)
         let union = Double(tp + fp + fn)
         let iou = union == 0 ? Double.nan : Double(tp) / union
         let surfaces = SurfaceDistances(prediction: prediction, reference: reference, spacingXYZ: spacingXYZ)
-        return MetricScores(dice: dice, iou: iou, hd95: surfaces?.hausdorff95,
-                            assd: surfaces?.averageSymmetricSurfaceDistance,
+        // DeepMind's surface elements serve both its HD95 and NSD: built once, when needed.
+        var elements: SurfaceElements?
+        func surfaceElements() -> SurfaceElements {
+            if let elements { return elements }
+            let built = SurfaceElements(prediction: prediction, reference: reference, spacingXYZ: spacingXYZ)
+            elements = built
+            return built
+        }
+        let hd95: Double?
+        switch settings.hd95 {
+        case .monai: hd95 = surfaces?.directedHausdorff95
+        case .medpy: hd95 = surfaces?.hausdorff95
+        case .deepmind:
+            hd95 = (prediction.isEmpty || reference.isEmpty) ? nil : surfaceElements().robustHausdorff(percent: 95)
+        }
+        let assd: Double?
+        switch settings.assd {
+        case .monai: assd = surfaces?.pooledAverageSurfaceDistance
+        case .medpy04: assd = surfaces?.averageSymmetricSurfaceDistance
+        }
+        let nsd = nsdTolerance.map { tolerance -> Double in
+            if prediction.isEmpty && reference.isEmpty { return .nan }
+            if prediction.isEmpty || reference.isEmpty { return 0 }
+            return surfaceElements().surfaceDice(toleranceMM: tolerance)
+        }
+        return MetricScores(dice: dice, iou: iou, hd95: hd95, assd: assd, nsd: nsd,
                             tp: tp, fp: fp, fn: fn, tn: total - tp - fp - fn,
                             voxelVolumeMM3: spacingXYZ.reduce(1, *))
     }
 
-    /// The metric names of metrics.csv and summary.json, in their column order (nnU-Net's names).
-    public static let keys = ["dice", "iou", "hd95", "assd", "tp", "fp", "fn", "tn", "n_pred", "n_ref"]
+    /// The metric names of metrics.csv, in their column order.
+    public static let keys = ["dice", "iou", "hd95", "assd", "nsd", "tp", "fp", "fn", "tn", "n_pred", "n_ref"]
     /// summary.json also gives the volumes.
     public static let volumeKeys = ["volume_pred_mm3", "volume_ref_mm3"]
+
+    /// nnU-Net's spelling of each metric in summary.json (its own keys, then VolSeg's extras in the
+    /// same style; nnU-Net's loader ignores metric keys it does not know).
+    public static let nnUNetKeys: [String: String] = [
+        "dice": "Dice", "iou": "IoU", "tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN", "n_pred": "n_pred", "n_ref": "n_ref",
+        "hd95": "HD95", "assd": "ASSD", "nsd": "NSD", "volume_pred_mm3": "volume_pred_mm3", "volume_ref_mm3": "volume_ref_mm3",
+    ]
 
     /// A metric by name; nil when it is undefined for this case (hd95 and assd with an empty side).
     public func value(_ key: String) -> Double? {
@@ -83,6 +121,7 @@ public struct MetricScores: Equatable, Sendable {
         case "iou": return iou
         case "hd95": return hd95
         case "assd": return assd
+        case "nsd": return nsd
         case "tp": return Double(tp)
         case "fp": return Double(fp)
         case "fn": return Double(fn)
@@ -104,7 +143,7 @@ public struct MetricScores: Equatable, Sendable {
             default: return false
             }
         }
-        return same(a.dice, b.dice) && same(a.iou, b.iou) && same(a.hd95, b.hd95) && same(a.assd, b.assd)
+        return same(a.dice, b.dice) && same(a.iou, b.iou) && same(a.hd95, b.hd95) && same(a.assd, b.assd) && same(a.nsd, b.nsd)
             && a.tp == b.tp && a.fp == b.fp && a.fn == b.fn && a.tn == b.tn && a.voxelVolumeMM3 == b.voxelVolumeMM3
     }
 }

@@ -83,6 +83,12 @@ public struct SurfaceDistances: Sendable {
     /// The 95th percentile of both directions pooled (MedPy's hd95), in mm.
     public var hausdorff95: Double { Self.percentile(pooled, 95) }
 
+    /// The larger of the two directed 95th percentiles (MONAI's `compute_hausdorff_distance` with
+    /// percentile 95 and directed=False), in mm.
+    public var directedHausdorff95: Double {
+        max(Self.percentile(predictionToReference, 95), Self.percentile(referenceToPrediction, 95))
+    }
+
     /// The largest distance of either direction (MedPy's hd), in mm.
     public var hausdorff: Double { max(predictionToReference.max() ?? 0, referenceToPrediction.max() ?? 0) }
 

@@ -15,6 +15,8 @@ extension AdaBN.Accumulation: ExpressibleByArgument {}
 extension ScannerShift.Preset: ExpressibleByArgument {}
 extension SyntheticDataset.Kind: ExpressibleByArgument {}
 extension EvaluationLabel.Regions: ExpressibleByArgument {}
+extension HD95Convention: ExpressibleByArgument {}
+extension ASSDConvention: ExpressibleByArgument {}
 extension Postprocessing: ExpressibleByArgument {}
 extension UNetBenchmarkPhase: ExpressibleByArgument {}
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VolSegCore
 import VolSegEvaluation
 import VolSegIO
 import VolSegInference
@@ -11,12 +12,53 @@ struct EvaluateCommand: ParsableCommand {
         discussion: """
             Matches the files of --pred and --ref by case id (file names without .nii/.nii.gz; a \
             reference folder in a dataset layout uses its case ids: LiTS segmentation-N is volume-N, \
-            BraTS <case>_seg is <case>). Per case and label: Dice, IoU, HD95 and ASSD in mm (MedPy's \
-            definitions, with the reference's voxel spacing), TP/FP/FN/TN and voxel counts. Writes \
-            OUT/metrics.csv, OUT/summary.json (nnU-Net's shape, plus global Dice), OUT/report.md and \
-            OUT/pictures/CASE.png. A label empty in both prediction and reference has Dice NaN.
+            BraTS <case>_seg is <case>). Per case and label: Dice, IoU, HD95, ASSD and NSD (surface \
+            metrics in mm with the reference's voxel spacing, by the conventions --hd95, --assd and \
+            --nsd-tolerance name), TP/FP/FN/TN and voxel counts. Writes OUT/summary.json exactly as \
+            nnU-Net's compute_metrics_on_folder writes it (keys "1" or "(1, 2, 4)", so nnU-Net's \
+            load_summary_json and determine_postprocessing read it), OUT/summary_extra.json (label \
+            names, global Dice, conventions), OUT/metrics.csv, OUT/report.md and OUT/pictures/CASE.png. \
+            A label empty in both prediction and reference has Dice NaN; a label absent everywhere \
+            is a warning and NaN values.
             Without --labels or --regions every label value found in the references is evaluated.
+            nnU-Net's own forms work as they are: `volseg evaluate GT_FOLDER PRED_FOLDER -l 1 2 [-il 3] \
+            [-o FILE] [-np N] [--chill]` (nnUNetv2_evaluate_simple) and `volseg evaluate GT_FOLDER \
+            PRED_FOLDER -djfile dataset.json -pfile plans.json [-o FILE]` (nnUNetv2_evaluate_folder); \
+            there -o is the summary.json file (default PRED_FOLDER/summary.json) and the other \
+            outputs go beside it.
             """)
+
+    @Argument(help: "nnU-Net's form: GT_FOLDER PRED_FOLDER (instead of --ref and --pred).")
+    var folders: [String] = []
+
+    @Option(name: .customShort("l"), parsing: .upToNextOption, help: "nnU-Net's -l: integer labels to score (keys \"1\", \"2\").")
+    var nnunetLabels: [Int] = []
+
+    @Option(name: [.customLong("ignore-label"), .customLong("il", withSingleDash: true)],
+            help: "nnU-Net's ignore label: reference voxels of this value count nowhere (not in TP/FP/FN/TN nor in the surfaces).")
+    var ignoreLabel: Int?
+
+    @Option(name: .customLong("djfile", withSingleDash: true), help: "nnU-Net's dataset.json: labels or regions and the ignore label.")
+    var datasetJSON: String?
+
+    @Option(name: .customLong("pfile", withSingleDash: true), help: "nnU-Net's plans.json (checked to be readable; labels come from -djfile).")
+    var plansJSON: String?
+
+    @Option(name: .customLong("np", withSingleDash: true), help: "nnU-Net's number of processes: used as the thread count unless --threads is given.")
+    var processes: Int?
+
+    @Flag(name: .customLong("chill"), help: "nnU-Net's --chill: evaluate the predictions present when some references have none (as --allow-missing).")
+    var chill = false
+
+    @Option(name: .customLong("hd95"), help: "HD95 convention: monai (default; max of the two directed 95th percentiles over border voxels), deepmind (area-weighted over surface elements, the BraTS code's), medpy (both directions pooled).")
+    var hd95: HD95Convention = .monai
+
+    @Option(name: .customLong("assd"), help: "ASSD convention: monai (default; mean of both directions pooled, also MedPy 0.5) or medpy04 (mean of the two directed means).")
+    var assd: ASSDConvention = .monai
+
+    @Option(name: .customLong("nsd-tolerance"), parsing: .upToNextOption,
+            help: "Normalised surface Dice tolerance in mm (default 1), as DeepMind's compute_surface_dice_at_tolerance; LABEL=MM for one label.")
+    var nsdTolerance: [String] = []
 
     @Option(name: .long, help: "Folder of predicted label maps (CASE.nii.gz).")
     var pred: String?
@@ -31,7 +73,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "Named regions: brats (WT 1,2,4; TC 1,4; ET 4), brats2023 (WT 1,2,3; TC 1,3; ET 3), lits (liver 1,2; tumour 2).")
     var regions: EvaluationLabel.Regions?
 
-    @Option(name: [.long, .customShort("o")], help: "Output folder (created if needed).")
+    @Option(name: [.long, .customShort("o")], help: "Output folder (created if needed); in nnU-Net's form, the summary.json file.")
     var out: String?
 
     @Flag(name: .customLong("allow-missing"), help: "Evaluate the matched cases when some have no prediction or no reference.")
@@ -54,7 +96,24 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    /// nnU-Net's positional form: `GT_FOLDER PRED_FOLDER`.
+    var isNNUNetForm: Bool { !folders.isEmpty }
+
     func validate() throws {
+        if !folders.isEmpty {
+            guard folders.count == 2 else {
+                throw ValidationError("nnU-Net's form takes two folders, GT_FOLDER PRED_FOLDER; got \(folders.count)")
+            }
+            if pred != nil || ref != nil || model != nil || data != nil {
+                throw ValidationError("give the folders either as GT_FOLDER PRED_FOLDER or with --ref/--pred, not both")
+            }
+            if nnunetLabels.isEmpty && datasetJSON == nil && labels.isEmpty && regions == nil {
+                throw ValidationError("nnU-Net's form needs -l LABEL... or -djfile dataset.json (or --labels / --regions)")
+            }
+            return
+        }
+        if datasetJSON != nil && plansJSON == nil { throw ValidationError("-djfile goes with -pfile plans.json, as in nnUNetv2_evaluate_folder") }
+        if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if model != nil || data != nil {
             if model == nil || data == nil { throw ValidationError("--model and --data go together") }
             if pred != nil || ref != nil { throw ValidationError("--model/--data predict the cases; leave out --pred and --ref") }
@@ -69,14 +128,30 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         common.apply()
+        if let processes, common.threads == nil { Parallel.setThreadCount(processes) }
         var predictions = pred.map { URL(fileURLWithPath: $0) }
         var references = ref.map { URL(fileURLWithPath: $0) }
+        if isNNUNetForm {
+            references = URL(fileURLWithPath: folders[0])
+            predictions = URL(fileURLWithPath: folders[1])
+        }
         if let model, let data {
             (predictions, references) = try predictDataset(model: model, data: data)
         }
+        var extraLabels = nnunetLabels.map { EvaluationLabel(name: String($0), values: [$0]) }
+        var ignore = ignoreLabel
+        if let datasetJSON {
+            let dataset = try NNUNetDatasetLabels.read(datasetJSON: URL(fileURLWithPath: datasetJSON),
+                                                       plans: plansJSON.map { URL(fileURLWithPath: $0) })
+            extraLabels += dataset.labels
+            ignore = ignore ?? dataset.ignoreLabel
+        }
+        let tolerances = try SurfaceMetricSettings.parseTolerances(nsdTolerance)
+        let surface = SurfaceMetricSettings(hd95: hd95, assd: assd, nsdToleranceMM: tolerances.default ?? 1,
+                                            nsdToleranceByLabel: tolerances.byLabel)
         let options = EvaluationOptions(predictions: predictions!, references: references!,
-                                        labelArguments: labels, regions: regions, allowMissing: allowMissing,
-                                        pictures: !noPictures)
+                                        labelArguments: labels, regions: regions, allowMissing: allowMissing || chill,
+                                        pictures: !noPictures, labels: extraLabels, ignoreLabel: ignore, surface: surface)
         let progress = ProgressDisplay(common)
         let result = try Evaluation.run(options) { done, total, evaluation in
             // Each case is a result worth a line of its own when there is no live line to show it.
@@ -84,8 +159,10 @@ struct EvaluateCommand: ParsableCommand {
             if progress.isLive { progress.show(line, final: done == total) } else if !common.quiet { print(line) }
         }
         progress.clear()
-        let folder = URL(fileURLWithPath: out!)
-        try EvaluationReport.write(result, options: options, to: folder)
+        // nnU-Net's form: -o names summary.json itself (default PRED_FOLDER/summary.json).
+        let summary = isNNUNetForm ? URL(fileURLWithPath: out ?? predictions!.appendingPathComponent("summary.json").path) : nil
+        let folder = summary?.deletingLastPathComponent() ?? URL(fileURLWithPath: out!)
+        try EvaluationReport.write(result, options: options, to: folder, summaryName: summary?.lastPathComponent ?? "summary.json")
 
         for line in result.matching.missingPredictions.map({ "no prediction: \($0)" })
             + result.matching.extraPredictions.map({ "no reference: \($0)" }) + result.warnings.map({ "warning: \($0)" }) {
@@ -93,15 +170,16 @@ struct EvaluateCommand: ParsableCommand {
         }
         if !common.quiet {
             let means = result.mean, global = result.globalDice
-            print("label".padding(toLength: 16, withPad: " ", startingAt: 0) + "  mean Dice  global Dice  mean HD95 (mm)  mean ASSD (mm)")
+            print("conventions: HD95 \(hd95.rawValue), ASSD \(assd.rawValue), NSD at \(surface.nsdToleranceMM) mm")
+            print("label".padding(toLength: 16, withPad: " ", startingAt: 0) + "  mean Dice  global Dice  mean HD95 (mm)  mean ASSD (mm)   mean NSD")
             for label in result.labels {
                 let m = means[label.name] ?? [:]
                 print(label.name.padding(toLength: 16, withPad: " ", startingAt: 0)
                     + "  " + fixed(m["dice"], 9) + "  " + fixed(global[label.name], 11)
-                    + "  " + fixed(m["hd95"], 14) + "  " + fixed(m["assd"], 14))
+                    + "  " + fixed(m["hd95"], 14) + "  " + fixed(m["assd"], 14) + "  " + fixed(m["nsd"], 9))
             }
-            print("evaluated \(result.cases.count) case(s); wrote \(folder.path)/metrics.csv, summary.json, report.md"
-                + (noPictures ? "" : " and pictures/"))
+            print("evaluated \(result.cases.count) case(s); wrote \(folder.path)/metrics.csv, \(summary?.lastPathComponent ?? "summary.json"), "
+                + "summary_extra.json, report.md" + (noPictures ? "" : " and pictures/"))
         }
     }
 

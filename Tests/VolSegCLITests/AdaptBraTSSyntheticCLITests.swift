@@ -77,7 +77,9 @@ final class AdaptBraTSSyntheticCLITests: XCTestCase {
         let out = folder.appendingPathComponent("eval-\(tag)")
         let result = try cli.run(["evaluate", "--model", model.path, "--data", data.path, "--regions", "brats", "--out", out.path, "--quiet"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]
-        return try XCTUnwrap((summary?["foreground_mean"] as? [String: Any])?["dice"] as? Double)
+        // nnU-Net's summary.json writes undefined values as Python's bare NaN, which Foundation does not read.
+        let text = try String(contentsOf: out.appendingPathComponent("summary.json"), encoding: .utf8)
+        let summary = try JSONSerialization.jsonObject(with: Data(text.replacingOccurrences(of: "NaN", with: "null").utf8)) as? [String: Any]
+        return try XCTUnwrap((summary?["foreground_mean"] as? [String: Any])?["Dice"] as? Double)
     }
 }

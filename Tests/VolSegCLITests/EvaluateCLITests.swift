@@ -34,10 +34,12 @@ final class EvaluateCLITests: XCTestCase {
         let out = scratch.appendingPathComponent("out")
         let result = try cli.run(["evaluate", "--pred", Self.pairs.appendingPathComponent("pred").path,
                                   "--ref", Self.pairs.appendingPathComponent("ref").path, "--out", out.path,
-                                  "--labels", "1", "2", "4", "5", "6", "liver=1,2", "tumour=2", "brain=4,5,6", "--threads", "2"])
+                                  "--labels", "1", "2", "4", "5", "6", "liver=1,2", "tumour=2", "brain=4,5,6", "--threads", "2",
+                                  // The conventions MedPy computes (expected.json holds MedPy's values).
+                                  "--hd95", "medpy", "--assd", "medpy04"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let (header, rows) = try readCSV(out.appendingPathComponent("metrics.csv"))
-        XCTAssertEqual(header, "case,label,dice,iou,hd95,assd,tp,fp,fn,tn,n_pred,n_ref")
+        XCTAssertEqual(header, "case,label,dice,iou,hd95,assd,nsd,tp,fp,fn,tn,n_pred,n_ref")
         let expectedData = try Data(contentsOf: Self.pairs.deletingLastPathComponent().appendingPathComponent("expected.json"))
         let expected = try XCTUnwrap((try JSONSerialization.jsonObject(with: expectedData) as? [String: Any])?["cases"] as? [[String: Any]])
         var compared = 0
@@ -74,9 +76,11 @@ final class EvaluateCLITests: XCTestCase {
         }
         XCTAssertEqual(compared, 13)
         let summary = try String(contentsOf: out.appendingPathComponent("summary.json"), encoding: .utf8)
-        for key in ["\"metric_per_case\"", "\"mean\"", "\"foreground_mean\"", "\"global_dice\"", "\"prediction_file\""] {
+        for key in ["\"metric_per_case\"", "\"mean\"", "\"foreground_mean\"", "\"prediction_file\""] {
             XCTAssertTrue(summary.contains(key), key)
         }
+        let extra = try String(contentsOf: out.appendingPathComponent("summary_extra.json"), encoding: .utf8)
+        for key in ["\"global_dice\"", "\"conventions\"", "\"HD95\""] { XCTAssertTrue(extra.contains(key), key) }
         let pictures = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("pictures").path).sorted()
         XCTAssertEqual(pictures, ["brain_tumour_aniso.png", "head_tissue_shift.png", "liver_erode_droplesion.png", "liver_shift_aniso.png"])
     }

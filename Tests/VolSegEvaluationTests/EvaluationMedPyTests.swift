@@ -39,7 +39,8 @@ final class EvaluationMedPyTests: XCTestCase {
             for label in expected.labels {
                 let p = EvaluationMask(labels: pred.voxels.data, shape: pred.spatialShape, values: Set(label.values))
                 let r = EvaluationMask(labels: ref.voxels.data, shape: ref.spatialShape, values: Set(label.values))
-                let scores = MetricScores.compute(prediction: p, reference: r, spacingXYZ: ref.header.spacing)
+                let scores = MetricScores.compute(prediction: p, reference: r, spacingXYZ: ref.header.spacing,
+                                                  surface: SurfaceMetricSettings(hd95: .medpy, assd: .medpy04))
                 let where_ = "\(expected.caseID) label \(label.name)"
                 let m = label.medpy
                 XCTAssertEqual(scores.tp, m["tp"] as? Int, where_)

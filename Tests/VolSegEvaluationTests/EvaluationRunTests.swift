@@ -78,7 +78,10 @@ final class EvaluationRunTests: XCTestCase {
     func testLabelArguments() throws {
         XCTAssertEqual(try EvaluationLabel.parse(["liver=1,2", "3"]),
                        [EvaluationLabel(name: "liver", values: [1, 2]), EvaluationLabel(name: "3", values: [3])])
-        XCTAssertEqual(try EvaluationLabel.parse(["WT"], convention: .brats2023), [EvaluationLabel(name: "WT", values: [1, 2, 3])])
+        XCTAssertEqual(try EvaluationLabel.parse(["WT"], convention: .brats2023), [EvaluationLabel(name: "WT", values: [1, 2, 3], isRegion: true)])
+        // nnU-Net's summary.json keys: a label "2", a set of values or a region a tuple.
+        XCTAssertEqual(try EvaluationLabel.parse(["liver=1,2", "3", "t=2"]).map(\.nnUNetKey), ["(1, 2)", "3", "2"])
+        XCTAssertEqual(EvaluationLabel.Regions.brats.labels.map(\.nnUNetKey), ["(1, 2, 4)", "(1, 4)", "(4,)"])
         XCTAssertEqual(try EvaluationLabel.parse(["edema"], convention: .msdBrain), [EvaluationLabel(name: "edema", values: [1])])
         for (bad, mention) in [("lung", "lung"), ("x=1,a", "\"a\""), ("=2", "empty"), ("t=-1", "-1")] {
             XCTAssertThrowsError(try EvaluationLabel.parse([bad])) { error in
@@ -90,15 +93,16 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertEqual(EvaluationLabel.Regions.lits.labels.map(\.description), ["liver=1,2", "tumour=2"])
     }
 
-    func testLabelValueInNoFileIsAnError() throws {
+    func testLabelValueInNoFileIsAWarningAndNaN() throws {
         try write("ref/a.nii.gz") { z, _, _ in z == 1 ? 1 : 0 }
         try write("pred/a.nii.gz") { z, _, _ in z == 1 ? 1 : 0 }
         let options = EvaluationOptions(predictions: folder.appendingPathComponent("pred"),
                                         references: folder.appendingPathComponent("ref"),
                                         labelArguments: ["organ=1", "typo=7"], pictures: false)
-        XCTAssertThrowsError(try Evaluation.run(options)) { error in
-            XCTAssertTrue("\(error)".contains("typo=7"), "\(error)")
-        }
+        // A label absent everywhere is a normal outcome of a dataset evaluation: NaN, named in a warning.
+        let result = try Evaluation.run(options)
+        XCTAssertTrue(result.cases[0].scores[1].dice.isNaN)
+        XCTAssertTrue(result.warnings.contains { $0.contains("typo") && $0.contains("7") }, "\(result.warnings)")
     }
 
     func testDatasetScoresLeaveOutUndefinedValues() throws {
@@ -120,7 +124,8 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertNil(b[1].hd95)
         // Slab surfaces: every voxel of a one-voxel-thick slab is surface; z spacing 3 mm.
         XCTAssertEqual(try XCTUnwrap(a[0].hd95), 3, accuracy: 1e-12)
-        let expectedASSD: Double = (0.0 + 48.0 * 3.0 / 96.0) / 2.0
+        // ASSD by the default (MONAI, MedPy 0.5) convention: the mean of both directions pooled.
+        let expectedASSD: Double = 48.0 * 3.0 / 144.0
         XCTAssertEqual(try XCTUnwrap(a[0].assd), expectedASSD, accuracy: 1e-12)
         XCTAssertEqual(a[0].predictionVolumeMM3, 288.0, accuracy: 1e-9)
 
@@ -130,34 +135,39 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertTrue(mean["2"]!["hd95"]!.isNaN, "no case defines it")
         XCTAssertEqual(mean["1"]!["hd95"]!, 1.5, accuracy: 1e-12)
         XCTAssertEqual(result.foregroundMean["dice"]!, (mean["1"]!["dice"]! + 0) / 2, accuracy: 1e-12)
-        XCTAssertEqual(result.foregroundMean["hd95"]!, 1.5, accuracy: 1e-12, "NaN label means left out")
+        XCTAssertTrue(result.foregroundMean["hd95"]!.isNaN, "nnU-Net's plain mean: a label whose mean is NaN makes it NaN")
         let expectedGlobal: Double = 2.0 * 96.0 / 240.0
         XCTAssertEqual(result.globalDice["1"]!, expectedGlobal, accuracy: 1e-12)
         XCTAssertEqual(result.globalDice["2"]!, 0)
 
         let csv = EvaluationReportJSON.csv(result).split(separator: "\n").map(String.init)
-        XCTAssertEqual(csv[0], "case,label,dice,iou,hd95,assd,tp,fp,fn,tn,n_pred,n_ref")
-        XCTAssertEqual(csv[2], "a,2,NaN,NaN,,,0,0,0,192,0,0")
-        XCTAssertEqual(csv[4], "b,2,0.0,0.0,,,0,0,8,184,0,8")
+        XCTAssertEqual(csv[0], "case,label,dice,iou,hd95,assd,nsd,tp,fp,fn,tn,n_pred,n_ref")
+        XCTAssertEqual(csv[2], "a,2,NaN,NaN,,,NaN,0,0,0,192,0,0")
+        XCTAssertEqual(csv[4], "b,2,0.0,0.0,,,0.0,0,0,8,184,0,8")
         let json = EvaluationReportJSON.summary(result)
         // Python's json module reads NaN; Foundation's does not, so compare with NaN read as null.
         let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.replacingOccurrences(of: "NaN", with: "null").utf8)) as? [String: Any])
         let perCase = try XCTUnwrap(parsed["metric_per_case"] as? [[String: Any]])
-        XCTAssertEqual(perCase.map { $0["case"] as? String }, ["a", "b"])
+        // nnU-Net's layout: cases in sorted prediction-file order, keys "1", "2", nnU-Net's metric names.
+        XCTAssertEqual(perCase.map { ($0["prediction_file"] as? String).map { URL(fileURLWithPath: $0).lastPathComponent } },
+                       ["a.nii.gz", "b.nii.gz"])
         let bMetrics = try XCTUnwrap((perCase[1]["metrics"] as? [String: Any])?["2"] as? [String: Any])
-        XCTAssertNil(bMetrics["hd95"], "undefined distances are left out")
+        XCTAssertTrue(bMetrics["HD95"] is NSNull, "undefined distances are written NaN")
         XCTAssertEqual(bMetrics["n_ref"] as? Int, 8)
         let aMetrics = try XCTUnwrap((perCase[0]["metrics"] as? [String: Any])?["2"] as? [String: Any])
-        XCTAssertTrue(aMetrics["dice"] is NSNull, "empty in both: Dice written as NaN")
-        XCTAssertTrue(json.contains("\"dice\": NaN"))
+        XCTAssertTrue(aMetrics["Dice"] is NSNull, "empty in both: Dice written as NaN")
+        XCTAssertTrue(json.contains("\"Dice\": NaN"))
         XCTAssertNotNil(parsed["mean"] as? [String: Any])
         XCTAssertNotNil(parsed["foreground_mean"] as? [String: Any])
-        XCTAssertEqual((parsed["global_dice"] as? [String: Any])?["2"] as? Double, 0)
+        XCTAssertEqual(Set(parsed.keys), ["foreground_mean", "mean", "metric_per_case"], "nnU-Net's top-level keys only")
+        let extra = EvaluationReportJSON.summaryExtra(result, surface: options.surface, ignoreLabel: nil)
+        let parsedExtra = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(extra.replacingOccurrences(of: "NaN", with: "null").utf8)) as? [String: Any])
+        XCTAssertEqual(((parsedExtra["labels"] as? [String: Any])?["2"] as? [String: Any])?["global_dice"] as? Double, 0)
 
         let out = folder.appendingPathComponent("out")
         try EvaluationReport.write(result, options: options, to: out)
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-        XCTAssertEqual(names, ["metrics.csv", "pictures", "report.md", "summary.json"], "no staging folder left behind")
+        XCTAssertEqual(names, ["metrics.csv", "pictures", "report.md", "summary.json", "summary_extra.json"], "no staging folder left behind")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("pictures").path).sorted(),
                        ["a.png", "b.png"])
         let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
