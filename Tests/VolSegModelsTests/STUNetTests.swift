@@ -66,6 +66,8 @@ final class STUNetTests: XCTestCase {
         XCTAssertThrowsError(try ModelRegistry.make(name: "stunet-b", config: ["num_clases": 3],
                                                     initializer: ParameterInitializer(planned: true))) { error in
             XCTAssertTrue("\(error)".contains("num_clases"))
+            guard case .unknownKeys("stunet-b", let keys, _)? = error as? ModelConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(keys, ["num_clases"])
         }
     }
 }
