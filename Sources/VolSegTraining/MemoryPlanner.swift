@@ -38,15 +38,28 @@ public struct TrainingPlan: Sendable, Equatable {
     }
 }
 
-/// A budget below the smallest plan that could run; names the minimum that would work.
-public struct MemoryBudgetError: Error, CustomStringConvertible {
-    public let budgetBytes: Int
-    public let minimumBytes: Int
-    public let smallestPlan: String
-    public let pipeline: String
+/// A run that does not fit its memory budget: refused before it starts, or stopped when it
+/// outgrew the budget. (One type: both are answers to --memory-budget.)
+public enum MemoryBudgetError: Error, Equatable, CustomStringConvertible {
+    /// A budget below the smallest plan that could run; names the minimum that would work.
+    case budgetTooSmall(budgetBytes: Int, minimumBytes: Int, smallestPlan: String, pipeline: String)
+    /// A resident-memory reading above the run's budget: the run stops with this error.
+    case exceeded(residentBytes: Int, budgetBytes: Int)
+
+    public var budgetBytes: Int {
+        switch self {
+        case .budgetTooSmall(let budget, _, _, _), .exceeded(_, let budget): return budget
+        }
+    }
+
     public var description: String {
-        "memory budget \(MemorySize.describe(budgetBytes)) is too small for \(pipeline): the smallest plan (\(smallestPlan)) "
-            + "needs at least \(MemorySize.describe(minimumBytes)); use --memory-budget \(minimumBytes) or more"
+        switch self {
+        case .budgetTooSmall(let budgetBytes, let minimumBytes, let smallestPlan, let pipeline):
+            return "memory budget \(MemorySize.describe(budgetBytes)) is too small for \(pipeline): the smallest plan (\(smallestPlan)) "
+                + "needs at least \(MemorySize.describe(minimumBytes)); use --memory-budget \(minimumBytes) or more"
+        case .exceeded(let residentBytes, let budgetBytes):
+            return "peak resident memory \(MemorySize.describe(residentBytes)) exceeded the budget \(MemorySize.describe(budgetBytes)); the last checkpoint is kept"
+        }
     }
 }
 
@@ -174,8 +187,8 @@ public struct MemoryPlanner {
                                     config.patch.recompute ?? (stages.isEmpty ? [] : try helpfulStages(patches.last!, batches.last!)))
         let description = "patch \(smallest.patchSizeXYZ), batch \(smallest.batchSize)"
             + (smallest.recompute.isEmpty ? "" : ", \(smallest.recompute.count == stages.count ? "every stage" : "\(smallest.recompute.count) stage(s)") recomputed")
-        throw MemoryBudgetError(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
-                                smallestPlan: description, pipeline: config.sourcePath)
+        throw MemoryBudgetError.budgetTooSmall(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
+                                               smallestPlan: description, pipeline: config.sourcePath)
     }
 
     /// Ledger bytes that one training step adds (two steps, so the optimizer state of the first
