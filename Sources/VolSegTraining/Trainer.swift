@@ -156,7 +156,7 @@ public final class Trainer {
             let value = TrainerStep.run(model: session.model, batch: batch, loss: session.loss, optimizer: optimizer,
                                         parameters: session.parameters, gradientClip: clip)
             guard value.isFinite else {
-                throw TrainingSetupError("training diverged at epoch \(epoch), step \(session.state.iterationsDone): loss \(value); lower optimizer.learning_rate in \(config.sourcePath)")
+                throw TrainingSetupError.diverged(epoch: epoch, step: session.state.iterationsDone, loss: value, pipeline: config.sourcePath)
             }
             lossSum += Double(value)
             var dice: [Double] = []
