@@ -96,15 +96,14 @@ public struct MemoryPlanner {
         let divisor = probe.sizeDivisor
         let stages = (probe as? RecomputableStages)?.stageNames ?? []
         if let wanted = config.patch.recompute, let unknown = wanted.first(where: { !stages.contains($0) }) {
-            throw PipelineConfigError(file: config.sourcePath, key: "patch.recompute",
-                                      problem: "'\(unknown)' is not a stage of \(config.model.name) (stages: \(stages.joined(separator: ", ")))")
+            throw PipelineConfigError.unknownRecomputeStage(file: config.sourcePath, stage: unknown, model: config.model.name, stages: stages)
         }
         let patches: [[Int]]
         if let fixed = config.patch.size {
             let dhw = Array(fixed.reversed())
             if let axis = (0..<3).first(where: { dhw[$0] % divisor[$0] != 0 }) {
-                throw PipelineConfigError(file: config.sourcePath, key: "patch.size",
-                                          problem: "\(fixed) must be divisible by \(Array(divisor.reversed())) (the network's strides) along \(["z", "y", "x"][axis])")
+                throw PipelineConfigError.patchNotDivisible(file: config.sourcePath, size: fixed, divisor: Array(divisor.reversed()),
+                                                            axis: ["z", "y", "x"][axis])
             }
             patches = [dhw]
         } else {
