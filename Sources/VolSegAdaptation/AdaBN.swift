@@ -98,7 +98,7 @@ public enum AdaBN {
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Report {
         let bn = try BatchNormLayers(model: model, modelName: modelName)
         guard !windows.images.isEmpty else {
-            throw AdaptationError(subject: modelName, problem: "no target windows to estimate statistics from")
+            throw AdaptationError.noTargetWindows(model: modelName)
         }
         var generator = RandomGenerator(seed: seed)
         var batches: [[(image: Int, start: [Int])]] = []

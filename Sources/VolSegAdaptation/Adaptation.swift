@@ -22,7 +22,7 @@ public final class BatchNormLayers {
         layers = model.namedModules().compactMap { path, module in
             (module as? BatchNorm).map { (path, $0) }
         }
-        if layers.isEmpty { throw AdaptationError.noBatchNorm(model, name: modelName) }
+        if layers.isEmpty { throw AdaptationError.noBatchNormError(model, name: modelName) }
     }
 
     public var channelCount: Int { layers.reduce(0) { $0 + $1.layer.runningMean.count } }

@@ -16,24 +16,23 @@ public struct AdaptationTarget {
 
     public static func find(_ paths: [URL], modalities: [String]) throws -> AdaptationTarget {
         guard let first = paths.first else {
-            throw AdaptationError(subject: "--data", problem: "no target given: name a dataset folder, a folder of NIfTI images or image files")
+            throw AdaptationError.noTarget
         }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: first.path, isDirectory: &isFolder) else {
-            throw AdaptationError(subject: first.path, problem: "no such file or folder")
+            throw AdaptationError.missingTarget(path: first.path)
         }
         var scans: [(String, [URL], () throws -> NIfTIVolume)] = []
         if paths.count == 1 && isFolder.boolValue {
             if let layout = try? DatasetDetector.detect(first), case let cases = layout.scan().cases, !cases.isEmpty {
                 guard layout.modalities.count == modalities.count else {
-                    throw AdaptationError(subject: first.path, problem: "a \(layout.layoutName) dataset with \(layout.modalities.count) "
-                        + "channel(s) \(layout.modalities); the model takes \(modalities.count): \(modalities)")
+                    throw AdaptationError.channelMismatch(path: first.path, layout: layout.layoutName,
+                                                          datasetModalities: layout.modalities, modalities: modalities)
                 }
                 scans = cases.map { c in (c.id, c.channels.map(\.file), { try c.loadImage() }) }
             } else {
                 guard modalities.count == 1 else {
-                    throw AdaptationError(subject: first.path, problem: "not a known dataset layout; a plain folder of images "
-                        + "serves single-channel models only, this model takes \(modalities.count) channels \(modalities)")
+                    throw AdaptationError.plainFolderForMultiChannel(path: first.path, modalities: modalities)
                 }
                 let names = ((try? FileManager.default.contentsOfDirectory(atPath: first.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
                 for name in names {
@@ -48,7 +47,7 @@ public struct AdaptationTarget {
             scans = [(first.lastPathComponent, paths, { try SegmenterInput.readChannels(paths, modalities: modalities) })]
         }
         guard !scans.isEmpty else {
-            throw AdaptationError(subject: first.path, problem: "holds no target images (.nii or .nii.gz, label files excluded)")
+            throw AdaptationError.noTargetImages(folder: first.path)
         }
         for scan in scans { for file in scan.1 { _ = try NIfTIReader.readHeader(file) } }
         return AdaptationTarget(scans: scans.map { (name: $0.0, files: $0.1, read: $0.2) })

@@ -76,10 +76,10 @@ public enum ProgressiveAdaptation {
                              seed: UInt64 = 0, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Report {
         let bn = try BatchNormLayers(model: model, modelName: modelName)
         guard !windows.images.isEmpty else {
-            throw AdaptationError(subject: modelName, problem: "no target images to adapt to")
+            throw AdaptationError.nothingToAdaptTo(model: modelName)
         }
         guard settings.iterations >= 1 else {
-            throw AdaptationError(subject: modelName, problem: "progressive adaptation needs at least 1 iteration, got \(settings.iterations)")
+            throw AdaptationError.tooFewIterations(model: modelName, iterations: settings.iterations)
         }
         let source = bn.runningStatistics()
         var target = source

@@ -22,14 +22,14 @@ public struct MemorySize: Equatable, Comparable, Sendable, CustomStringConvertib
         let unitText = trimmed[numberEnd...].trimmingCharacters(in: .whitespaces).lowercased()
         guard !numberText.isEmpty, numberText.filter({ $0 == "." }).count <= 1, numberText != ".",
               let number = Double(numberText), let scale = MemorySize.units[unitText.isEmpty ? "b" : unitText] else {
-            throw MemorySizeError(text: text, problem: "expected bytes or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. 8GiB or 1536MiB")
+            throw MemorySizeError.notASize(text: text)
         }
         if unitText.isEmpty || unitText == "b", numberText.contains(".") {
-            throw MemorySizeError(text: text, problem: "a byte count must be a whole number")
+            throw MemorySizeError.fractionalBytes(text: text)
         }
         let value = (number * scale).rounded(.down)
-        guard value >= 1 else { throw MemorySizeError(text: text, problem: "must be at least 1 byte") }
-        guard value < Double(Int.max / 2) else { throw MemorySizeError(text: text, problem: "is too large") }
+        guard value >= 1 else { throw MemorySizeError.belowOneByte(text: text) }
+        guard value < Double(Int.max / 2) else { throw MemorySizeError.tooLarge(text: text) }
         bytes = Int(value)
     }
 
@@ -57,8 +57,29 @@ public struct MemorySize: Equatable, Comparable, Sendable, CustomStringConvertib
 }
 
 /// A memory size that could not be read; the message quotes the value.
-public struct MemorySizeError: Error, CustomStringConvertible {
-    public let text: String
-    public let problem: String
+public enum MemorySizeError: Error, Equatable, CustomStringConvertible {
+    /// Neither a byte count nor a number with a known unit.
+    case notASize(text: String)
+    /// A fraction of a byte (`1.5`, `0.5B`).
+    case fractionalBytes(text: String)
+    case belowOneByte(text: String)
+    case tooLarge(text: String)
+
+    /// The value as the user wrote it.
+    public var text: String {
+        switch self {
+        case .notASize(let t), .fractionalBytes(let t), .belowOneByte(let t), .tooLarge(let t): return t
+        }
+    }
+
+    public var problem: String {
+        switch self {
+        case .notASize: return "expected bytes or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. 8GiB or 1536MiB"
+        case .fractionalBytes: return "a byte count must be a whole number"
+        case .belowOneByte: return "must be at least 1 byte"
+        case .tooLarge: return "is too large"
+        }
+    }
+
     public var description: String { "invalid memory size '\(text)': \(problem)" }
 }

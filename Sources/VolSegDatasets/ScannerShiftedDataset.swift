@@ -16,17 +16,17 @@ public enum ScannerShiftedDataset {
     public static func write(from folder: URL, to out: URL, shift: ScannerShift) throws -> [URL] {
         let fm = FileManager.default
         guard !fm.fileExists(atPath: out.path) else {
-            throw DatasetWriteError(path: out.path, problem: "already exists; choose a new output folder")
+            throw DatasetWriteError.outputExists(path: out.path)
         }
         let source = folder.standardizedFileURL.resolvingSymlinksInPath().path
         let target = out.deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
         guard target != source && !target.hasPrefix(source + "/") else {
-            throw DatasetWriteError(path: out.path, problem: "lies inside the dataset folder \(folder.path); choose a folder outside it")
+            throw DatasetWriteError.outputInsideDataset(path: out.path, dataset: folder.path)
         }
         let layout = try DatasetDetector.detect(folder)
         let cases = layout.scan().cases
         guard !cases.isEmpty else {
-            throw DatasetWriteError(path: folder.path, problem: "a \(layout.layoutName) folder without cases: nothing to shift")
+            throw DatasetWriteError.noCases(folder: folder.path, layout: layout.layoutName)
         }
         let partial = out.deletingLastPathComponent().appendingPathComponent(out.lastPathComponent + ".partial")
         try? fm.removeItem(at: partial)
@@ -65,15 +65,35 @@ public enum ScannerShiftedDataset {
     static func relativePath(of file: URL, inResolved base: String, folder: URL) throws -> String {
         let path = file.standardizedFileURL.resolvingSymlinksInPath().path
         guard path.hasPrefix(base + "/") else {
-            throw DatasetWriteError(path: file.path, problem: "lies outside the dataset folder \(folder.path)")
+            throw DatasetWriteError.fileOutsideDataset(path: file.path, dataset: folder.path)
         }
         return String(path.dropFirst(base.count + 1))
     }
 }
 
 /// A dataset could not be written; names the path.
-public struct DatasetWriteError: Error, CustomStringConvertible {
-    public let path: String
-    public let problem: String
+public enum DatasetWriteError: Error, Equatable, CustomStringConvertible {
+    case outputExists(path: String)
+    /// The output folder would be inside the dataset it is written from.
+    case outputInsideDataset(path: String, dataset: String)
+    case noCases(folder: String, layout: String)
+    /// A case file that resolves (through a link) outside its dataset folder.
+    case fileOutsideDataset(path: String, dataset: String)
+
+    public var path: String {
+        switch self {
+        case .outputExists(let p), .outputInsideDataset(let p, _), .noCases(let p, _), .fileOutsideDataset(let p, _): return p
+        }
+    }
+
+    public var problem: String {
+        switch self {
+        case .outputExists: return "already exists; choose a new output folder"
+        case .outputInsideDataset(_, let dataset): return "lies inside the dataset folder \(dataset); choose a folder outside it"
+        case .noCases(_, let layout): return "a \(layout) folder without cases: nothing to shift"
+        case .fileOutsideDataset(_, let dataset): return "lies outside the dataset folder \(dataset)"
+        }
+    }
+
     public var description: String { "\(path): \(problem)" }
 }

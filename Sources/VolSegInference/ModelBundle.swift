@@ -16,13 +16,11 @@ public final class ModelBundle {
     public init(model: SegmentationModel, config: ModelBundleConfig, file: URL? = nil) throws {
         let name = file?.path ?? "model \(config.modelName)"
         guard model.inputChannels == config.modalities.count else {
-            throw ModelBundleError(path: name, problem: "the network takes \(model.inputChannels) input channels, "
-                + "the config lists \(config.modalities.count) modalities \(config.modalities)")
+            throw ModelBundleError.inputChannelsMismatch(model: name, networkChannels: model.inputChannels, modalities: config.modalities)
         }
         guard model.classCount == config.output.channelCount else {
-            let meaning = config.output.isRegionBased ? "regions" : "labels"
-            throw ModelBundleError(path: name, problem: "the network has \(model.classCount) output channels, "
-                + "the config lists \(config.output.channelCount) \(meaning)")
+            throw ModelBundleError.outputChannelsMismatch(model: name, networkChannels: model.classCount,
+                                                          configChannels: config.output.channelCount, regionBased: config.output.isRegionBased)
         }
         self.file = file
         self.config = config
@@ -36,19 +34,19 @@ public final class ModelBundle {
     public static func load(_ url: URL) throws -> ModelBundle {
         let path = url.path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelBundleError(path: path, problem: "no such checkpoint file")
+            throw ModelBundleError.missingFile(path: path)
         }
         let (checkpoint, config) = try readCheckpoint(url)
         let model: SegmentationModel
         do {
             model = try ModelRegistry.make(name: config.modelName, config: config.modelConfig, initializer: ParameterInitializer())
         } catch {
-            throw ModelBundleError(path: path, problem: "checkpoint config \"model\": \(error)")
+            throw ModelBundleError.modelNotBuilt(path: path, reason: "\(error)")
         }
         do {
             try model.load(state: checkpoint.modelState)
         } catch {
-            throw ModelBundleError(path: path, problem: "\(error)")
+            throw ModelBundleError.weightsDoNotFit(path: path, reason: "\(error)")
         }
         return try ModelBundle(model: model, config: config, file: url)
     }
@@ -60,17 +58,16 @@ public final class ModelBundle {
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.read(from: url)
-        } catch let error as CheckpointError {
-            throw ModelBundleError(path: path, problem: error.problem)
+        } catch CheckpointError.noWeights {
+            throw ModelBundleError.noWeights(path: path)
         } catch {
-            throw ModelBundleError(path: path, problem: "not a VolSeg checkpoint (HDF5 with weights/ and a config): \(error)")
+            throw ModelBundleError.notACheckpoint(path: path, reason: "\(error)")
         }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(checkpoint.config.utf8))) as? [String: Any] else {
-            throw ModelBundleError(path: path, problem: "the root attribute \"config\" is not a JSON object")
+            throw ModelBundleError.configNotJSON(path: path)
         }
         if object.isEmpty {
-            throw ModelBundleError(path: path, problem: "has no root attribute \"config\" (model, patch, preprocessing, labels): "
-                + "it holds weights only and cannot segment")
+            throw ModelBundleError.noConfig(path: path)
         }
         return (checkpoint, try ModelBundleConfig(json: object, file: path))
     }
@@ -84,18 +81,4 @@ public final class ModelBundle {
     public func write(to url: URL, provenance: [String: Any] = [:]) throws {
         try Checkpoint(model: model, config: config.json, provenance: provenance).write(to: url)
     }
-}
-
-/// A checkpoint that cannot become a segmenter: the file and the problem.
-public struct ModelBundleError: Error, CustomStringConvertible, LocalizedError {
-    public let path: String
-    public let problem: String
-
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-
-    public var description: String { "\(path): \(problem)" }
-    public var errorDescription: String? { description }
 }

@@ -144,7 +144,7 @@ public struct ModelBundleConfig {
         case (nil, .some(let raw)):
             output = .regions(try BundleConfigReader.regions(raw, reader: reader))
         case (nil, nil):
-            throw reader.error("missing key \"labels\" (or \"regions\" for a region-based model)")
+            throw ModelBundleError.configMissingOutput(path: reader.file)
         }
     }
 }
@@ -153,10 +153,10 @@ public struct ModelBundleConfig {
 package struct BundleConfigReader {
     let file: String
 
-    func error(_ problem: String) -> ModelBundleError { ModelBundleError(path: file, problem: "checkpoint config " + problem) }
+    func error(_ problem: String) -> ModelBundleError { .invalidConfig(path: file, problem: problem) }
 
     func value(_ object: [String: Any], _ key: String, at path: String?) throws -> Any {
-        guard let v = object[key] else { throw error("is missing key \"\(path ?? key)\"") }
+        guard let v = object[key] else { throw ModelBundleError.configMissingKey(path: file, key: path ?? key) }
         return v
     }
 

@@ -90,8 +90,7 @@ public final class Segmenter {
                         progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Segmentation {
         let expected = bundle.config.modalities
         guard image.channels == expected.count else {
-            throw SegmentationInputError(path: image.path, problem: "has \(image.channels) channel(s); the model takes "
-                + "\(expected.count) (\(expected.joined(separator: ", ")))")
+            throw SegmentationInputError.imageChannels(path: image.path, channels: image.channels, modalities: expected)
         }
         let inference = bundle.inference(step: options.step, mirroring: options.mirroring)
         var prepared = try bundle.config.preprocessor.prepare(image)

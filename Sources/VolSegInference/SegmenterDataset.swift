@@ -33,8 +33,8 @@ extension Segmenter {
                                progress: ((Int, Int, String, Int, Int) -> Void)? = nil) throws -> DatasetSegmentationReport {
         let modalities = bundle.config.modalities
         guard layout.modalities.count == modalities.count else {
-            throw SegmentationInputError(path: layout.folder.path, problem: "a \(layout.layoutName) dataset with modalities "
-                + "\(layout.modalities.joined(separator: ", ")); the model takes \(modalities.joined(separator: ", "))")
+            throw SegmentationInputError.datasetModalities(folder: layout.folder.path, layout: layout.layoutName,
+                                                           datasetModalities: layout.modalities, modalities: modalities)
         }
         if layout.modalities.map({ $0.lowercased() }) != modalities.map({ $0.lowercased() }) {
             log("warning: the dataset's modalities \(layout.modalities) are fed as the model's \(modalities), in that order")

@@ -2,20 +2,6 @@ import Foundation
 import VolSegCore
 import VolSegIO
 
-/// Input that cannot be segmented: the file (or folder) and what is wrong with it.
-public struct SegmentationInputError: Error, CustomStringConvertible, LocalizedError {
-    public let path: String
-    public let problem: String
-
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-
-    public var description: String { "\(path): \(problem)" }
-    public var errorDescription: String? { description }
-}
-
 /// Turns what a user names on the command line into the image a `Segmenter` takes: channel
 /// files in the model's modality order, or a case folder whose files are matched to modalities.
 public enum SegmenterInput {
@@ -24,12 +10,10 @@ public enum SegmenterInput {
     /// first file's grid; errors name the file.
     public static func readChannels(_ files: [URL], modalities: [String]) throws -> NIfTIVolume {
         guard let first = files.first else {
-            throw SegmentationInputError(path: "-i", problem: "no input file given")
+            throw SegmentationInputError.noInputFile
         }
         guard files.count == modalities.count else {
-            throw SegmentationInputError(path: first.path, problem: "\(files.count) input file(s) given ("
-                + files.map(\.lastPathComponent).joined(separator: ", ") + "); the model takes \(modalities.count) "
-                + "channel(s), one file each, in the order \(modalities.joined(separator: ", "))")
+            throw SegmentationInputError.channelFileCount(path: first.path, files: files.map(\.lastPathComponent), modalities: modalities)
         }
         for file in files {
             _ = try NIfTIReader.readHeader(file)   // every file's existence and header before any voxel is read
@@ -39,8 +23,7 @@ public enum SegmenterInput {
             let volume = try NIfTIReader.read(file)
             try volume.requireThreeDimensional()
             guard volume.channels == 1 else {
-                throw SegmentationInputError(path: file.path, problem: "holds \(volume.channels) volumes; give one 3D file per "
-                    + "channel in the order \(modalities.joined(separator: ", ")), or the dataset folder")
+                throw SegmentationInputError.multipleVolumes(path: file.path, volumes: volume.channels, modalities: modalities)
             }
             if let reference, reference.header.spatialShape != volume.header.spatialShape {
                 throw NIfTIError.shapeMismatch(path: file.path, shape: volume.header.spatialShape,
@@ -76,10 +59,9 @@ public enum SegmenterInput {
         for (index, modality) in modalities.enumerated() {
             let matches = images.filter { matchesModality(stem: $0.stem, modality: modality, index: index) }
             guard matches.count == 1 else {
-                throw SegmentationInputError(path: folder.path, problem: (matches.isEmpty ? "no file" : "\(matches.count) files")
-                    + " for modality \(modality) (channel \(index)) among \(images.map(\.file.lastPathComponent)); "
-                    + "name files ..._\(modality.lowercased()).nii.gz or ..._\(String(format: "%04d", index)).nii.gz, "
-                    + "or give them with -i in the order \(modalities.joined(separator: ", "))")
+                throw SegmentationInputError.modalityFiles(folder: folder.path, modality: modality, channel: index,
+                                                           matches: matches.map(\.file.lastPathComponent),
+                                                           images: images.map(\.file.lastPathComponent), modalities: modalities)
             }
             files.append(matches[0].file)
         }

@@ -144,20 +144,23 @@ public final class HDenseUNet: Module, SegmentationModel, RecomputableStages {
     /// Valid: `[N, inputChannels, D, H, W]`, H and W positive multiples of 32, D a positive
     /// multiple of 4 (any D >= 1 in the 2D stage), and in training mode more than one value per
     /// channel at the bottom of each network that trains with batch statistics.
-    public func inputProblem(_ shape: [Int]) -> String? {
+    public func inputProblem(_ shape: [Int]) -> String? { inputError(shape)?.description }
+
+    /// `inputProblem` as a typed error.
+    public func inputError(_ shape: [Int]) -> ModelInputError? {
         guard shape.count == 5, shape[1] == config.inputChannels else {
-            return "H-DenseUNet takes slabs [N, \(config.inputChannels), D, H, W], got \(shape)"
+            return .wrongLayout(shape: shape, inputChannels: config.inputChannels)
         }
         let (n, depth, height, width) = (shape[0], shape[2], shape[3], shape[4])
         let problem = dense2d.inputProblem([n * depth, 3 * config.inputChannels, height, width])
             ?? (trainingStage == .twoD ? nil
                 : dense3d.inputProblem([n, config.inputChannels + config.classCount, depth, height, width]))
-        return problem.map { "slab \(shape) in \(trainingStage): \($0)" }
+        return problem.map { .slabNotAccepted(shape: shape, stage: trainingStage, rule: $0) }
     }
 
     /// Throws `ModelInputError` when `inputProblem` finds one.
     public func checkInput(_ shape: [Int]) throws {
-        if let problem = inputProblem(shape) { throw ModelInputError(problem) }
+        if let error = inputError(shape) { throw error }
     }
 
     /// Logits `[N, classes, D, H, W]` for a slab `[N, C, D, H, W]`: the fused prediction, or in the
@@ -186,7 +189,19 @@ public final class HDenseUNet: Module, SegmentationModel, RecomputableStages {
 }
 
 /// An input the model cannot take; the message names the shape and the rule.
-public struct ModelInputError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+public enum ModelInputError: Error, Equatable, CustomStringConvertible {
+    /// Not `[N, inputChannels, D, H, W]`.
+    case wrongLayout(shape: [Int], inputChannels: Int)
+    /// A slab one of the stage's networks cannot take. `rule` is that network's own sentence
+    /// (DenseUNet2D/3D phrase their size rules themselves), so it stays free text.
+    case slabNotAccepted(shape: [Int], stage: HDenseUNetStage, rule: String)
+
+    public var description: String {
+        switch self {
+        case .wrongLayout(let shape, let channels):
+            return "H-DenseUNet takes slabs [N, \(channels), D, H, W], got \(shape)"
+        case .slabNotAccepted(let shape, let stage, let rule):
+            return "slab \(shape) in \(stage): \(rule)"
+        }
+    }
 }

@@ -1,12 +1,6 @@
 import Foundation
 import VolSegNN
 
-/// A model configuration that cannot be turned into a model: the message names the key or value.
-public struct ModelConfigError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Builds models from a name (a family or a preset) and a JSON configuration object.
 public enum ModelRegistry {
     /// Every name `volseg models` lists, in order.
@@ -31,7 +25,7 @@ public enum ModelRegistry {
                 deepSupervision: try reader.bool("deep_supervision", default: true))
             guard stu.depth.count == stu.dims.count, stu.strides.count == stu.dims.count - 1,
                   stu.kernels.count == stu.dims.count, stu.dims.count >= 2 else {
-                throw ModelConfigError("stunet config: depth (\(stu.depth.count)), dims (\(stu.dims.count)), kernels (\(stu.kernels.count)) need one entry per stage and strides (\(stu.strides.count)) one fewer")
+                throw ModelConfigError.inconsistent(model: "stunet", problem: "depth (\(stu.depth.count)), dims (\(stu.dims.count)), kernels (\(stu.kernels.count)) need one entry per stage and strides (\(stu.strides.count)) one fewer")
             }
             return STUNet(stu, initializer: initializer)
         case "stunet-s", "stunet-b", "stunet-l", "stunet-h":
@@ -52,7 +46,7 @@ public enum ModelRegistry {
                 unet.deepSupervision = try reader.bool("deep_supervision", default: unet.deepSupervision)
             }
             guard unet.widths.count >= 2, unet.widths.allSatisfy({ $0 > 0 }), unet.convsPerStage >= 1 else {
-                throw ModelConfigError("unet3d config: widths \(unet.widths) need 2+ positive entries")
+                throw ModelConfigError.inconsistent(model: "unet3d", problem: "widths \(unet.widths) need 2+ positive entries")
             }
             return UNet3D(unet, initializer: initializer)
         case "hdenseunet", "hdenseunet-small":
@@ -63,7 +57,7 @@ public enum ModelRegistry {
                 : HDenseUNetConfig.small(inputChannels: inputs, classCount: classes)
             if let scale = reader.values["score_scale"] {
                 guard let number = scale as? NSNumber else {
-                    throw ModelConfigError("\(lowered) config: 'score_scale' must be a number, got \(scale)")
+                    throw ModelConfigError.invalidValue(model: lowered, key: "score_scale", expected: "a number", got: "\(scale)")
                 }
                 hybrid.scoreScale = number.floatValue
             }
@@ -71,7 +65,7 @@ public enum ModelRegistry {
         case "revmbconv-unet":
             return RevMBConvUNet(try RevMBConvUNetConfig(reading: reader), initializer: initializer)
         default:
-            throw ModelConfigError("unknown model '\(name)'; known: \(Set(names + families).sorted().joined(separator: ", "))")
+            throw ModelConfigError.unknownModel(name: name, known: Set(names + families).sorted())
         }
     }
 
@@ -81,12 +75,12 @@ public enum ModelRegistry {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if !trimmed.hasPrefix("{") {
             guard let fileData = FileManager.default.contents(atPath: trimmed) else {
-                throw ModelConfigError("--config: '\(text)' is neither a JSON object nor a readable file")
+                throw ModelConfigError.configArgumentUnreadable(text: text)
             }
             data = fileData
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelConfigError("--config: not a JSON object: \(text.prefix(200))")
+            throw ModelConfigError.configArgumentNotAnObject(text: text)
         }
         return object
     }
@@ -101,42 +95,42 @@ struct ConfigReader {
     func allowOnly(_ keys: Set<String>) throws {
         let unknown = values.keys.filter { !keys.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw ModelConfigError("\(model) config: unknown key(s) \(unknown.joined(separator: ", ")); allowed: \(keys.sorted().joined(separator: ", "))")
+            throw ModelConfigError.unknownKeys(model: model, keys: unknown, allowed: keys.sorted())
         }
     }
 
     func int(_ key: String, default fallback: Int? = nil) throws -> Int {
         guard let raw = values[key] else {
             if let fallback { return fallback }
-            throw ModelConfigError("\(model) config: missing key '\(key)'")
+            throw ModelConfigError.missingKey(model: model, key: key)
         }
         guard let n = raw as? NSNumber, Double(n.intValue) == n.doubleValue, n.intValue > 0 else {
-            throw ModelConfigError("\(model) config: '\(key)' must be a positive integer, got \(raw)")
+            throw ModelConfigError.invalidValue(model: model, key: key, expected: "a positive integer", got: "\(raw)")
         }
         return n.intValue
     }
 
     func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard let raw = values[key] else { return fallback }
-        guard let b = raw as? Bool else { throw ModelConfigError("\(model) config: '\(key)' must be true or false, got \(raw)") }
+        guard let b = raw as? Bool else { throw ModelConfigError.invalidValue(model: model, key: key, expected: "true or false", got: "\(raw)") }
         return b
     }
 
     func ints(_ key: String, default fallback: [Int]? = nil) throws -> [Int] {
         guard let raw = values[key] else {
             if let fallback { return fallback }
-            throw ModelConfigError("\(model) config: missing key '\(key)'")
+            throw ModelConfigError.missingKey(model: model, key: key)
         }
         guard let list = raw as? [NSNumber], list.allSatisfy({ $0.intValue > 0 }) else {
-            throw ModelConfigError("\(model) config: '\(key)' must be a list of positive integers, got \(raw)")
+            throw ModelConfigError.invalidValue(model: model, key: key, expected: "a list of positive integers", got: "\(raw)")
         }
         return list.map(\.intValue)
     }
 
     func intLists(_ key: String) throws -> [[Int]] {
-        guard let raw = values[key] else { throw ModelConfigError("\(model) config: missing key '\(key)'") }
+        guard let raw = values[key] else { throw ModelConfigError.missingKey(model: model, key: key) }
         guard let lists = raw as? [[NSNumber]], lists.allSatisfy({ $0.count == 3 && $0.allSatisfy { $0.intValue > 0 } }) else {
-            throw ModelConfigError("\(model) config: '\(key)' must be a list of [d, h, w] positive integer triples, got \(raw)")
+            throw ModelConfigError.invalidValue(model: model, key: key, expected: "a list of [d, h, w] positive integer triples", got: "\(raw)")
         }
         return lists.map { $0.map(\.intValue) }
     }

@@ -96,17 +96,18 @@ public struct RevMBConvUNetConfig: Equatable, Sendable {
         case "batch": norm = .batch
         case "instance": norm = .instance
         case "group": norm = .group(try reader.int("norm_groups", default: 4))
-        default: throw ModelConfigError("\(reader.model) config: 'norm' must be batch, instance or group, got '\(normName)'")
+        default: throw ModelConfigError.invalidValue(model: reader.model, key: "norm", expected: "batch, instance or group", got: "'\(normName)'")
         }
         if reader.values["norm_groups"] != nil && normName != "group" {
-            throw ModelConfigError("\(reader.model) config: 'norm_groups' applies only to \"norm\": \"group\"")
+            throw ModelConfigError.inconsistent(model: reader.model, problem: "'norm_groups' applies only to \"norm\": \"group\"")
         }
         let memoryName = try reader.string("activation_memory", default: activationMemory.rawValue)
         guard let memory = ActivationMemory(rawValue: memoryName) else {
-            throw ModelConfigError("\(reader.model) config: 'activation_memory' must be one of \(ActivationMemory.allCases.map(\.rawValue).joined(separator: ", ")), got '\(memoryName)'")
+            throw ModelConfigError.invalidValue(model: reader.model, key: "activation_memory",
+                                                expected: "one of \(ActivationMemory.allCases.map(\.rawValue).joined(separator: ", "))", got: "'\(memoryName)'")
         }
         activationMemory = memory
-        if let problem = problem() { throw ModelConfigError("\(reader.model) config: \(problem)") }
+        if let problem = problem() { throw ModelConfigError.inconsistent(model: reader.model, problem: problem) }
     }
 }
 
@@ -114,7 +115,7 @@ extension ConfigReader {
     func string(_ key: String, default fallback: String) throws -> String {
         guard let raw = values[key] else { return fallback }
         guard let text = raw as? String else {
-            throw ModelConfigError("\(model) config: '\(key)' must be a string, got \(raw)")
+            throw ModelConfigError.invalidValue(model: model, key: key, expected: "a string", got: "\(raw)")
         }
         return text
     }

@@ -56,7 +56,7 @@ public struct Checkpoint {
         var checkpoint = Checkpoint()
         checkpoint.weights = try tensors("weights", of: file)
         guard !checkpoint.weights.isEmpty else {
-            throw CheckpointError(path: url.path, problem: "has no weights/ group: not a VolSeg checkpoint")
+            throw CheckpointError.noWeights(path: url.path)
         }
         checkpoint.buffers = try tensors("buffers", of: file)
         checkpoint.optimizer = try tensors("optimizer", of: file)
@@ -97,8 +97,18 @@ public struct Checkpoint {
     }
 }
 
-public struct CheckpointError: Error, CustomStringConvertible {
-    public let path: String
-    public let problem: String
+/// An HDF5 file that is not a VolSeg checkpoint. (HDF5 itself failing is an `HDF5Error`.)
+public enum CheckpointError: Error, Equatable, CustomStringConvertible {
+    /// No `weights/` group, or an empty one.
+    case noWeights(path: String)
+
+    public var path: String {
+        switch self { case .noWeights(let path): return path }
+    }
+
+    public var problem: String {
+        switch self { case .noWeights: return "has no weights/ group: not a VolSeg checkpoint" }
+    }
+
     public var description: String { "\(path): \(problem)" }
 }

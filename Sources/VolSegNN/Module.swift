@@ -98,16 +98,23 @@ open class Module {
         let known = Set(targets.map(\.name))
         let unexpected = state.keys.filter { !known.contains($0) && !skip($0) }.sorted()
         if !mismatched.isEmpty || (strict && (!missing.isEmpty || !unexpected.isEmpty)) {
-            throw StateLoadError(missing: missing.sorted(), unexpected: unexpected, mismatched: mismatched)
+            throw StateLoadError.doesNotFit(missing: missing.sorted(), unexpected: unexpected, mismatched: mismatched)
         }
     }
 }
 
 /// A checkpoint or state dict that does not fit the model, with every offending name.
-public struct StateLoadError: Error, CustomStringConvertible {
-    public let missing: [String]
-    public let unexpected: [String]
-    public let mismatched: [String]
+/// One case: every way a state dict fails to fit is reported at once, as three lists of names, so
+/// a caller matches the lists rather than separate cases.
+public enum StateLoadError: Error, Equatable, CustomStringConvertible {
+    /// Names the model has and the state lacks, names the state has and the model lacks, and
+    /// "name: checkpoint shape, model shape" for shapes that differ.
+    case doesNotFit(missing: [String], unexpected: [String], mismatched: [String])
+
+    public var missing: [String] { if case .doesNotFit(let names, _, _) = self { return names }; return [] }
+    public var unexpected: [String] { if case .doesNotFit(_, let names, _) = self { return names }; return [] }
+    public var mismatched: [String] { if case .doesNotFit(_, _, let names) = self { return names }; return [] }
+
     public var description: String {
         // A whole wrong model mismatches hundreds of names: show the first few of each kind.
         func listed(_ names: [String], separator: String = ", ") -> String {

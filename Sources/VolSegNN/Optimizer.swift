@@ -34,7 +34,7 @@ public class ParameterOptimizer {
         let known = Set(parameters.map(\.name))
         for (key, tensor) in saved {
             guard let dot = key.lastIndex(of: "."), known.contains(String(key[..<dot])) else {
-                throw StateLoadError(missing: [], unexpected: [key], mismatched: [])
+                throw StateLoadError.doesNotFit(missing: [], unexpected: [key], mismatched: [])
             }
             state[key] = tensor.copy()
         }

@@ -38,15 +38,28 @@ public struct TrainingPlan: Sendable, Equatable {
     }
 }
 
-/// A budget below the smallest plan that could run; names the minimum that would work.
-public struct MemoryBudgetError: Error, CustomStringConvertible {
-    public let budgetBytes: Int
-    public let minimumBytes: Int
-    public let smallestPlan: String
-    public let pipeline: String
+/// A run that does not fit its memory budget: refused before it starts, or stopped when it
+/// outgrew the budget. (One type: both are answers to --memory-budget.)
+public enum MemoryBudgetError: Error, Equatable, CustomStringConvertible {
+    /// A budget below the smallest plan that could run; names the minimum that would work.
+    case budgetTooSmall(budgetBytes: Int, minimumBytes: Int, smallestPlan: String, pipeline: String)
+    /// A resident-memory reading above the run's budget: the run stops with this error.
+    case exceeded(residentBytes: Int, budgetBytes: Int)
+
+    public var budgetBytes: Int {
+        switch self {
+        case .budgetTooSmall(let budget, _, _, _), .exceeded(_, let budget): return budget
+        }
+    }
+
     public var description: String {
-        "memory budget \(MemorySize.describe(budgetBytes)) is too small for \(pipeline): the smallest plan (\(smallestPlan)) "
-            + "needs at least \(MemorySize.describe(minimumBytes)); use --memory-budget \(minimumBytes) or more"
+        switch self {
+        case .budgetTooSmall(let budgetBytes, let minimumBytes, let smallestPlan, let pipeline):
+            return "memory budget \(MemorySize.describe(budgetBytes)) is too small for \(pipeline): the smallest plan (\(smallestPlan)) "
+                + "needs at least \(MemorySize.describe(minimumBytes)); use --memory-budget \(minimumBytes) or more"
+        case .exceeded(let residentBytes, let budgetBytes):
+            return "peak resident memory \(MemorySize.describe(residentBytes)) exceeded the budget \(MemorySize.describe(budgetBytes)); the last checkpoint is kept"
+        }
     }
 }
 
@@ -83,15 +96,14 @@ public struct MemoryPlanner {
         let divisor = probe.sizeDivisor
         let stages = (probe as? RecomputableStages)?.stageNames ?? []
         if let wanted = config.patch.recompute, let unknown = wanted.first(where: { !stages.contains($0) }) {
-            throw PipelineConfigError(file: config.sourcePath, key: "patch.recompute",
-                                      problem: "'\(unknown)' is not a stage of \(config.model.name) (stages: \(stages.joined(separator: ", ")))")
+            throw PipelineConfigError.unknownRecomputeStage(file: config.sourcePath, stage: unknown, model: config.model.name, stages: stages)
         }
         let patches: [[Int]]
         if let fixed = config.patch.size {
             let dhw = Array(fixed.reversed())
             if let axis = (0..<3).first(where: { dhw[$0] % divisor[$0] != 0 }) {
-                throw PipelineConfigError(file: config.sourcePath, key: "patch.size",
-                                          problem: "\(fixed) must be divisible by \(Array(divisor.reversed())) (the network's strides) along \(["z", "y", "x"][axis])")
+                throw PipelineConfigError.patchNotDivisible(file: config.sourcePath, size: fixed, divisor: Array(divisor.reversed()),
+                                                            axis: ["z", "y", "x"][axis])
             }
             patches = [dhw]
         } else {
@@ -174,8 +186,8 @@ public struct MemoryPlanner {
                                     config.patch.recompute ?? (stages.isEmpty ? [] : try helpfulStages(patches.last!, batches.last!)))
         let description = "patch \(smallest.patchSizeXYZ), batch \(smallest.batchSize)"
             + (smallest.recompute.isEmpty ? "" : ", \(smallest.recompute.count == stages.count ? "every stage" : "\(smallest.recompute.count) stage(s)") recomputed")
-        throw MemoryBudgetError(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
-                                smallestPlan: description, pipeline: config.sourcePath)
+        throw MemoryBudgetError.budgetTooSmall(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
+                                               smallestPlan: description, pipeline: config.sourcePath)
     }
 
     /// Ledger bytes that one training step adds (two steps, so the optimizer state of the first

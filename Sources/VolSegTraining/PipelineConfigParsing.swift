@@ -8,10 +8,10 @@ extension PipelineConfig {
     /// file, the key and the line.
     public static func load(_ url: URL) throws -> PipelineConfig {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw PipelineConfigError(file: url.path, key: nil, problem: "cannot be read (no such file, or no permission)")
+            throw PipelineConfigError.unreadable(file: url.path)
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PipelineConfigError(file: url.path, key: nil, problem: "is not UTF-8 text")
+            throw PipelineConfigError.notUTF8(file: url.path)
         }
         return try parse(text, path: url.path)
     }
@@ -22,9 +22,9 @@ extension PipelineConfig {
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw PipelineConfigError(file: path, key: nil, problem: "is not valid YAML: \(error)")
+            throw PipelineConfigError.invalidYAML(file: path, reason: "\(error)")
         }
-        guard let root else { throw PipelineConfigError(file: path, key: nil, problem: "is empty") }
+        guard let root else { throw PipelineConfigError.empty(file: path) }
         let reader = try PipelineYAMLReader(node: root, file: path, path: "")
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let config = PipelineConfig(

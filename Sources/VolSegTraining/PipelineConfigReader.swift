@@ -1,28 +1,6 @@
 import Foundation
 import Yams
 
-/// A pipeline file that cannot be used: names the file, the key (dotted path) and the problem.
-public struct PipelineConfigError: Error, CustomStringConvertible {
-    public let file: String
-    public let key: String?
-    public let problem: String
-    public let line: Int?
-
-    public init(file: String, key: String?, problem: String, line: Int? = nil) {
-        self.file = file
-        self.key = key
-        self.problem = problem
-        self.line = line
-    }
-
-    public var description: String {
-        var text = file
-        if let line { text += ":\(line)" }
-        if let key { text += ": '\(key)'" }
-        return text + ": " + problem
-    }
-}
-
 /// Typed, strict access to one YAML mapping of a pipeline file: every key read is checked for its
 /// type, and `finish()` rejects keys nobody asked for, so a typo (`iteratons_per_epoch`) is an
 /// error instead of a silently ignored setting.
@@ -40,18 +18,16 @@ final class PipelineYAMLReader {
         mark = node?.mark
         guard let node else { pairs = []; return }
         guard case .mapping(let mapping) = node else {
-            throw PipelineConfigError(file: file, key: path.isEmpty ? nil : path,
-                                      problem: "must be a mapping of keys to values, got \(PipelineYAMLReader.describe(node))",
-                                      line: node.mark.map { $0.line })
+            throw PipelineConfigError.notAMapping(file: file, key: path.isEmpty ? nil : path,
+                                                  found: PipelineYAMLReader.describe(node), line: node.mark.map { $0.line })
         }
         var seen = Set<String>(), pairs: [(String, Node)] = []
         for (key, value) in mapping {
             guard let name = key.string else {
-                throw PipelineConfigError(file: file, key: path.isEmpty ? nil : path, problem: "has a key that is not a name",
-                                          line: key.mark.map { $0.line })
+                throw PipelineConfigError.keyNotAName(file: file, key: path.isEmpty ? nil : path, line: key.mark.map { $0.line })
             }
             guard seen.insert(name).inserted else {
-                throw PipelineConfigError(file: file, key: Self.join(path, name), problem: "appears twice", line: key.mark.map { $0.line })
+                throw PipelineConfigError.duplicateKey(file: file, key: Self.join(path, name), line: key.mark.map { $0.line })
             }
             pairs.append((name, value))
         }
@@ -71,7 +47,7 @@ final class PipelineYAMLReader {
     func keyPath(_ key: String) -> String { Self.join(path, key) }
 
     func error(_ key: String, _ problem: String, node: Node? = nil) -> PipelineConfigError {
-        PipelineConfigError(file: file, key: keyPath(key), problem: problem, line: (node?.mark ?? mark).map { $0.line })
+        .invalidValue(file: file, key: keyPath(key), problem: problem, line: (node?.mark ?? mark).map { $0.line })
     }
 
     /// The raw node of a key (and marks it as known).
@@ -87,8 +63,8 @@ final class PipelineYAMLReader {
     /// Rejects keys that were never read.
     func finish() throws {
         if let unknown = pairs.first(where: { !consumed.contains($0.key) }) {
-            let known = consumed.sorted().joined(separator: ", ")
-            throw error(unknown.key, "unknown key (known here: \(known))", node: unknown.value)
+            throw PipelineConfigError.unknownKey(file: file, key: keyPath(unknown.key), known: consumed.sorted(),
+                                                 line: (unknown.value.mark ?? mark).map { $0.line })
         }
     }
 

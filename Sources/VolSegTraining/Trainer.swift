@@ -37,15 +37,6 @@ public struct TrainingSummary: Sendable {
     public var rssPeakBytes: Int
 }
 
-/// A resident-memory reading above the run's budget: the run stops with this error.
-public struct MemoryBudgetExceeded: Error, CustomStringConvertible {
-    public let residentBytes: Int
-    public let budgetBytes: Int
-    public var description: String {
-        "peak resident memory \(MemorySize.describe(residentBytes)) exceeded the budget \(MemorySize.describe(budgetBytes)); the last checkpoint is kept"
-    }
-}
-
 /// Trains a model as a pipeline file describes, in RUNDIR: checkpoint_last.h5 after every epoch,
 /// checkpoint_best.h5 at the best mean validation Dice, log.csv, curves.png. Runs are exactly
 /// reproducible from the seed, and a stopped run continued with `resume` computes the same
@@ -165,7 +156,7 @@ public final class Trainer {
             let value = TrainerStep.run(model: session.model, batch: batch, loss: session.loss, optimizer: optimizer,
                                         parameters: session.parameters, gradientClip: clip)
             guard value.isFinite else {
-                throw TrainingSetupError("training diverged at epoch \(epoch), step \(session.state.iterationsDone): loss \(value); lower optimizer.learning_rate in \(config.sourcePath)")
+                throw TrainingSetupError.diverged(epoch: epoch, step: session.state.iterationsDone, loss: value, pipeline: config.sourcePath)
             }
             lossSum += Double(value)
             var dice: [Double] = []
@@ -182,7 +173,7 @@ public final class Trainer {
                                                    rssPeakBytes: rss))
             session.state.iterationsDone += 1
             if let budget = options.memoryBudget, rss > budget {
-                throw MemoryBudgetExceeded(residentBytes: rss, budgetBytes: budget)
+                throw MemoryBudgetError.exceeded(residentBytes: rss, budgetBytes: budget)
             }
             let elapsed = Date().timeIntervalSince(epochStart), rate = Double(step + 1) / max(elapsed, 1e-9)
             let remaining = Double((epochs - epoch - 1) * steps + steps - step - 1) / rate

@@ -37,14 +37,14 @@ public struct TrainingState: Equatable, Sendable {
 
     init(groups: [String: [Int64]], path: String) throws {
         func one(_ key: String) throws -> Int64 {
-            guard let v = groups[key]?.first else { throw TrainingSetupError("\(path): training/\(key) is missing; the checkpoint cannot resume a run") }
+            guard let v = groups[key]?.first else { throw TrainingSetupError.checkpointMissingTrainingState(path: path, key: key) }
             return v
         }
         epochsDone = Int(try one("epoch"))
         iterationsDone = Int(try one("iteration"))
         optimizerSteps = Int(try one("optimizer_steps"))
         rngState = (groups["rng_state"] ?? []).map { UInt64(bitPattern: $0) }
-        guard rngState.count == 4 else { throw TrainingSetupError("\(path): training/rng_state must hold 4 words") }
+        guard rngState.count == 4 else { throw TrainingSetupError.checkpointRNGStateMalformed(path: path) }
         bestDice = Double(bitPattern: UInt64(bitPattern: try one("best_dice_bits")))
         seconds = Double(bitPattern: UInt64(bitPattern: try one("seconds_bits")))
         epochLoss = (groups["epoch_loss_bits"] ?? []).map { Double(bitPattern: UInt64(bitPattern: $0)) }
@@ -77,15 +77,15 @@ extension Trainer {
     func readResumeCheckpoint() throws -> (checkpoint: Checkpoint, config: ModelBundleConfig, plan: TrainingPlan, state: TrainingState) {
         let url = options.runFolder.appendingPathComponent("checkpoint_last.h5")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw TrainingSetupError("\(url.path): no checkpoint to resume from (run without --resume to start)")
+            throw TrainingSetupError.noCheckpointToResume(path: url.path)
         }
         let (checkpoint, runConfig) = try ModelBundle.readCheckpoint(url)
         let record = try runConfig.trainingRecord(file: url.path)
         guard record.pipelineText == config.sourceText else {
-            throw TrainingSetupError("\(url.path) was trained with a different pipeline (\(record.pipelineName)) than \(config.sourcePath); resume with the same file")
+            throw TrainingSetupError.resumeWithDifferentPipeline(checkpoint: url.path, trainedWith: record.pipelineName, pipeline: config.sourcePath)
         }
         guard record.seed == options.seed else {
-            throw TrainingSetupError("\(url.path) was trained with --seed \(record.seed), not \(options.seed); resume with the same seed")
+            throw TrainingSetupError.resumeWithDifferentSeed(checkpoint: url.path, trainedWith: record.seed, requested: options.seed)
         }
         return (checkpoint, runConfig, try runConfig.trainingPlan(file: url.path),
                 try TrainingState(groups: checkpoint.training, path: url.path))

@@ -27,7 +27,7 @@ extension ModelBundleConfig {
     /// The run record, or an error naming `file` for a checkpoint `volseg train` did not write.
     public func trainingRecord(file: String) throws -> CheckpointTrainingRecord {
         guard let training else {
-            throw TrainingSetupError("\(file): the checkpoint's config has no training section of format '\(CheckpointTrainingRecord.format)': it was not written by volseg train")
+            throw TrainingSetupError.notATrainingCheckpoint(file: file)
         }
         return training
     }
@@ -36,7 +36,7 @@ extension ModelBundleConfig {
     public func trainingLabels(file: String) throws -> TrainingLabels {
         let record = try trainingRecord(file: file)
         guard let target = TrainingTarget(rawValue: record.target) else {
-            throw TrainingSetupError("\(file): the checkpoint's training.target '\(record.target)' is not one of \(TrainingTarget.allCases.map(\.rawValue))")
+            throw TrainingSetupError.unknownTrainingTarget(file: file, target: record.target)
         }
         return try TrainingLabels(convention: record.convention, target: target)
     }

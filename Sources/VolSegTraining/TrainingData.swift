@@ -46,7 +46,7 @@ public struct TrainingData: @unchecked Sendable {
         let (cases, modalities, convention) = try datasetCases(config: config, folder: folder)
         let labels = try TrainingLabels(convention: convention, target: config.data.target)
         let (trainSources, validationSources) = try split(cases, config.validation)
-        guard !trainSources.isEmpty else { throw TrainingSetupError("\(folder.path): no labelled cases left for training after the validation split") }
+        guard !trainSources.isEmpty else { throw TrainingSetupError.noTrainingCasesAfterSplit(folder: folder.path) }
 
         let normalization: IntensityNormalization
         switch (fixed, config.preprocessing.normalization) {
@@ -86,10 +86,10 @@ public struct TrainingData: @unchecked Sendable {
         log("preprocessing \(trainSources.count) training and \(validationSources.count) validation case(s)")
         let training = try prepare(trainSources), validation = try validationCases(validationSources)
         for c in training where c.channelCount != modalities.count {
-            throw TrainingSetupError("case \(c.id): \(c.channelCount) channels, the dataset has \(modalities.count) modalities")
+            throw TrainingSetupError.channelCountMismatch(caseID: c.id, channels: c.channelCount, modalities: modalities)
         }
         for c in validation where c.image.channels != modalities.count {
-            throw TrainingSetupError("case \(c.id): \(c.image.channels) channels, the dataset has \(modalities.count) modalities")
+            throw TrainingSetupError.channelCountMismatch(caseID: c.id, channels: c.image.channels, modalities: modalities)
         }
         return TrainingData(training: training, validation: validation, labels: labels, modalities: modalities,
                             preprocessor: preprocessor, largestSourceBytes: largestSource)
@@ -100,17 +100,17 @@ public struct TrainingData: @unchecked Sendable {
         let named = config.data.labelConvention.flatMap(LabelConvention.named)
         if let explicit = config.data.cases {
             guard let convention = named else {
-                throw TrainingSetupError("\(config.sourcePath): data.cases needs data.labels (the label convention: \(LabelConvention.builtIn.map(\.name).joined(separator: ", ")))")
+                throw TrainingSetupError.casesNeedLabelConvention(pipeline: config.sourcePath, conventions: LabelConvention.builtIn.map(\.name))
             }
             let channels = explicit[0].images.count
             let modalities = config.data.modalities ?? (0..<channels).map { "channel\($0)" }
             let cases = try explicit.map { c -> DatasetCase in
                 guard c.images.count == modalities.count else {
-                    throw TrainingSetupError("\(config.sourcePath): case \(c.id) lists \(c.images.count) images, expected \(modalities.count)")
+                    throw TrainingSetupError.caseImageCount(pipeline: config.sourcePath, caseID: c.id, images: c.images.count, expected: modalities.count)
                 }
                 let files = c.images.map { folder.appendingPathComponent($0) } + [c.label.map { folder.appendingPathComponent($0) }].compactMap { $0 }
                 if let missing = files.first(where: { !FileManager.default.fileExists(atPath: $0.path) }) {
-                    throw TrainingSetupError("\(missing.path): no such file (case \(c.id) of \(config.sourcePath))")
+                    throw TrainingSetupError.missingCaseFile(path: missing.path, caseID: c.id, pipeline: config.sourcePath)
                 }
                 return DatasetCase(id: c.id, channels: zip(modalities, c.images).map { DatasetChannel(modality: $0, file: folder.appendingPathComponent($1)) },
                                    labelFile: c.label.map { folder.appendingPathComponent($0) }, labelConvention: convention)
@@ -120,14 +120,15 @@ public struct TrainingData: @unchecked Sendable {
         let layout = try DatasetDetector.detect(folder)
         let (cases, problems) = layout.scan()
         if let first = problems.first {
-            throw TrainingSetupError("\(folder.path): \(problems.count) problem(s) in the \(layout.layoutName) dataset, first: \(first)")
+            throw TrainingSetupError.datasetProblems(folder: folder.path, layout: layout.layoutName, count: problems.count, first: first)
         }
         if let wanted = config.data.modalities,
            wanted.map({ $0.lowercased() }) != layout.modalities.map({ $0.lowercased() }) {
-            throw TrainingSetupError("\(config.sourcePath): data.modalities \(wanted) do not match the \(layout.layoutName) dataset's \(layout.modalities) in \(folder.path)")
+            throw TrainingSetupError.modalitiesMismatch(pipeline: config.sourcePath, wanted: wanted, layout: layout.layoutName,
+                                                         found: layout.modalities, folder: folder.path)
         }
         let labelled = cases.filter { $0.labelFile != nil }.sorted { $0.id < $1.id }
-        guard !labelled.isEmpty else { throw TrainingSetupError("\(folder.path): no case has a label map to train on") }
+        guard !labelled.isEmpty else { throw TrainingSetupError.noLabelledCases(folder: folder.path) }
         return (labelled, layout.modalities, named ?? layout.labelConvention)
     }
 
@@ -141,7 +142,7 @@ public struct TrainingData: @unchecked Sendable {
         case .cases:
             let ids = Set(cases.map(\.id))
             if let unknown = v.cases.first(where: { !ids.contains($0) }) {
-                throw TrainingSetupError("validation case '\(unknown)' is not in the dataset (cases: \(cases.prefix(5).map(\.id).joined(separator: ", "))...)")
+                throw TrainingSetupError.unknownValidationCase(caseID: unknown, cases: cases.map(\.id))
             }
             let wanted = Set(v.cases)
             let sources = cases.map { Source(item: $0, slab: nil, id: $0.id) }
@@ -152,7 +153,7 @@ public struct TrainingData: @unchecked Sendable {
                 let info = try NIfTIReader.readHeader(c.channels[0].file)
                 let size = info.spatialShape[v.axis]
                 guard v.from > 0 && v.from < size else {
-                    throw TrainingSetupError("validation.from \(v.from) must cut \(["x", "y", "z"][v.axis]) of \(c.channels[0].file.path) (1..<\(size))")
+                    throw TrainingSetupError.validationSlabOutside(from: v.from, axis: v.axis, file: c.channels[0].file.path, size: size)
                 }
                 train.append(Source(item: c, slab: (v.axis, 0..<v.from), id: "\(c.id)[\(["x", "y", "z"][v.axis])<\(v.from)]"))
                 validation.append(Source(item: c, slab: (v.axis, v.from..<size), id: "\(c.id)[\(["x", "y", "z"][v.axis])>=\(v.from)]"))
@@ -168,7 +169,7 @@ public struct TrainingData: @unchecked Sendable {
         let image = try source.item.loadImage()
         try image.requireThreeDimensional()
         guard let label = try source.item.loadLabel(matching: image), let file = source.item.labelFile else {
-            throw TrainingSetupError("case \(source.item.id) has no label map")
+            throw TrainingSetupError.caseWithoutLabel(caseID: source.item.id)
         }
         let loaded = image.voxels.byteCount + label.voxels.byteCount
         guard let slab = source.slab else { return (image.voxels, label.voxels, image.header, file.path, loaded) }
@@ -199,7 +200,7 @@ public struct TrainingData: @unchecked Sendable {
                 seen += 1
             }
         }
-        guard !samples.isEmpty else { throw TrainingSetupError("the training cases have no foreground voxels to compute CT statistics from") }
+        guard !samples.isEmpty else { throw TrainingSetupError.noForegroundForCTStatistics }
         guard let window else { return CTNormalization.fromTrainingForeground(samples) }
         let lo = Float(window.lowerBound), hi = Float(window.upperBound)
         let clipped = samples.map { min(max($0, lo), hi) }

@@ -18,10 +18,10 @@ public struct TrainingLabels: Equatable, Sendable {
         self.target = target
         classValues = convention.labels.keys.sorted()
         guard classValues.first == 0, classValues.count >= 2 else {
-            throw TrainingSetupError("label convention \(convention.name) needs background 0 and at least one foreground label, has \(classValues)")
+            throw TrainingSetupError.conventionWithoutForeground(convention: convention.name, classValues: classValues)
         }
         if target == .regions && convention.regions.isEmpty {
-            throw TrainingSetupError("label convention \(convention.name) names no regions, so target: regions cannot be used")
+            throw TrainingSetupError.conventionWithoutRegions(convention: convention.name)
         }
     }
 
@@ -72,7 +72,7 @@ public struct TrainingLabels: Equatable, Sendable {
             let v = src[i]
             let n = Int(v.rounded())
             guard v == Float(n), n >= 0, n <= maxValue, lookup[n] >= 0 else {
-                throw TrainingSetupError("\(file): label value \(v) is not one of \(convention.name)'s labels \(classValues)")
+                throw TrainingSetupError.labelValueOutsideConvention(file: file, value: v, convention: convention.name, labels: classValues)
             }
             dst[i] = lookup[n]
         }
@@ -84,11 +84,4 @@ public struct TrainingLabels: Equatable, Sendable {
         let values = classValues.map(Float.init)
         return classes.map { values[min(max(Int($0), 0), values.count - 1)] }
     }
-}
-
-/// A run that cannot start: bad data, a config that does not fit the data, a checkpoint that does
-/// not fit the config. The message names the file or value.
-public struct TrainingSetupError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

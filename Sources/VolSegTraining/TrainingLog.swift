@@ -36,7 +36,7 @@ public final class TrainingLog {
         if let keep = keepIterations, let existing = try? String(contentsOf: url, encoding: .utf8) {
             let lines = existing.split(separator: "\n", omittingEmptySubsequences: true)
             guard lines.first.map(String.init) == header else {
-                throw TrainingSetupError("\(url.path): header differs from this run's (\(header)); it belongs to another run")
+                throw TrainingSetupError.logHeaderMismatch(path: url.path, header: header)
             }
             for line in lines.dropFirst() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -66,7 +66,7 @@ public final class TrainingLog {
     public static func read(_ url: URL) throws -> (header: [String], rows: [[String]]) {
         let text = try String(contentsOf: url, encoding: .utf8)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first else { throw TrainingSetupError("\(url.path): empty log") }
+        guard let header = lines.first else { throw TrainingSetupError.emptyLog(path: url.path) }
         return (header, Array(lines.dropFirst()))
     }
 }

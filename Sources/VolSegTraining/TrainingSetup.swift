@@ -14,8 +14,7 @@ extension PipelineConfig {
         func check(_ key: String, _ expected: Int, _ why: String) throws {
             if let given = config[key] {
                 guard let n = given as? Int, n == expected else {
-                    throw PipelineConfigError(file: sourcePath, key: "model.config.\(key)",
-                                              problem: "is \(given), but \(why) needs \(expected)")
+                    throw PipelineConfigError.modelConfigDisagrees(file: sourcePath, key: key, given: "\(given)", expected: expected, reason: why)
                 }
             }
             config[key] = expected
@@ -32,13 +31,13 @@ extension PipelineConfig {
         switch labels.target {
         case .labels:
             if let weights = loss.classWeights, weights.count != labels.classCount {
-                throw PipelineConfigError(file: sourcePath, key: "loss.class_weights",
-                                          problem: "lists \(weights.count) weights for \(labels.classCount) classes \(labels.classValues)")
+                throw PipelineConfigError.classWeightCount(file: sourcePath, weights: weights.count, classes: labels.classCount,
+                                                           classValues: labels.classValues)
             }
             kind = .labels(classWeights: loss.classWeights?.map(Float.init))
         case .regions:
             if loss.classWeights != nil {
-                throw PipelineConfigError(file: sourcePath, key: "loss.class_weights", problem: "does not apply to region training")
+                throw PipelineConfigError.classWeightsWithRegions(file: sourcePath)
             }
             kind = .regions(membership: labels.regionMembership)
         }
@@ -68,11 +67,11 @@ extension PipelineConfig {
         do {
             built = try ModelRegistry.make(name: model.name, config: config, initializer: ParameterInitializer(seed: seed, planned: planned))
         } catch {
-            throw PipelineConfigError(file: sourcePath, key: "model", problem: "\(error)")
+            throw PipelineConfigError.modelNotBuilt(file: sourcePath, reason: "\(error)")
         }
         if let stage = model.stage {
             guard let staged = built as? HDenseUNet, let value = HDenseUNetStage(rawValue: stage) else {
-                throw PipelineConfigError(file: sourcePath, key: "model.stage", problem: "applies to H-DenseUNet only, not \(model.name)")
+                throw PipelineConfigError.stageNotApplicable(file: sourcePath, model: model.name)
             }
             staged.setTrainingStage(value)
         }
@@ -85,10 +84,10 @@ extension PipelineConfig {
         let url = URL(fileURLWithPath: path)
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.read(from: url) } catch {
-            throw PipelineConfigError(file: sourcePath, key: "model.initialize_from", problem: "\(path): \(error)")
+            throw PipelineConfigError.initializationFailed(file: sourcePath, checkpoint: path, reason: "\(error)")
         }
         do { try built.load(state: checkpoint.modelState) } catch {
-            throw PipelineConfigError(file: sourcePath, key: "model.initialize_from", problem: "\(path): \(error)")
+            throw PipelineConfigError.initializationFailed(file: sourcePath, checkpoint: path, reason: "\(error)")
         }
     }
 }

@@ -93,7 +93,7 @@ struct SegmentCommand: ParsableCommand {
         for url in [output] + (probabilitiesURL.map { [$0] } ?? []) {
             let folder = url.deletingLastPathComponent()
             guard FileManager.default.isWritableFile(atPath: folder.path) else {
-                throw SegmentationInputError(path: url.path, problem: "cannot write here: folder \(folder.path) is missing or not writable")
+                throw SegmentationInputError.outputNotWritable(path: url.path, folder: folder.path)
             }
         }
         if planMemory {

@@ -15,8 +15,12 @@ final class AdaptationRefusalTests: XCTestCase {
         XCTAssertThrowsError(try AdaBN.adapt(model, modelName: "unet3d.h5", output: .labels([0, 1]), windows: windows)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("unet3d.h5") && text.contains("InstanceNorm") && text.contains("no BatchNorm"), text)
+            guard case .noBatchNorm("unet3d.h5", let instanceNorms, 0)? = error as? AdaptationError else { return XCTFail(text) }
+            XCTAssertGreaterThan(instanceNorms, 0)
         }
-        XCTAssertThrowsError(try ProgressiveAdaptation.adapt(model, modelName: "unet3d.h5", output: .labels([0, 1]), windows: windows))
+        XCTAssertThrowsError(try ProgressiveAdaptation.adapt(model, modelName: "unet3d.h5", output: .labels([0, 1]), windows: windows)) {
+            guard case .noBatchNorm("unet3d.h5", _, _)? = $0 as? AdaptationError else { return XCTFail("\($0)") }
+        }
     }
 
     /// The measured batch statistics of one BatchNorm equal the mean and unbiased variance.

@@ -17,7 +17,13 @@ final class MemorySizeTests: XCTestCase {
         for text in ["", "GiB", "8 GiBs", "8Gb/s", "-1GiB", "1.5", "0", "0.1B", "1e9", "eight", "8 G", "1..2GB", "8iB"] {
             XCTAssertThrowsError(try MemorySize(parsing: text), text) { error in
                 XCTAssertTrue("\(error)".contains("'\(text)'"), "\(text): \(error)")
+                XCTAssertEqual((error as? MemorySizeError)?.text, text, "\(text): \(error)")
             }
+        }
+        let kinds: [(String, MemorySizeError)] = [("eight", .notASize(text: "eight")), ("1.5", .fractionalBytes(text: "1.5")),
+                                                  ("0.1B", .fractionalBytes(text: "0.1B")), ("0", .belowOneByte(text: "0"))]
+        for (text, expected) in kinds {
+            XCTAssertThrowsError(try MemorySize(parsing: text), text) { XCTAssertEqual($0 as? MemorySizeError, expected) }
         }
     }
 

@@ -77,4 +77,17 @@ final class SyntheticDatasetTests: XCTestCase {
         XCTAssertEqual(image.spatialShape, [24, 32, 32])
         XCTAssertNotNil(try lits.cases[1].loadLabel(matching: image))
     }
+
+    func testShiftedDatasetRefusesAnExistingOutputAndOneInsideItsInput() throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try ScannerShiftedDataset.write(from: folder, to: folder, shift: ScannerShift())) {
+            XCTAssertEqual($0 as? DatasetWriteError, .outputExists(path: folder.path))
+            XCTAssertTrue("\($0)".contains("already exists"), "\($0)")
+        }
+        let inside = folder.appendingPathComponent("shifted")
+        XCTAssertThrowsError(try ScannerShiftedDataset.write(from: folder, to: inside, shift: ScannerShift())) {
+            XCTAssertEqual($0 as? DatasetWriteError, .outputInsideDataset(path: inside.path, dataset: folder.path))
+            XCTAssertTrue("\($0)".contains("lies inside the dataset folder"), "\($0)")
+        }
+    }
 }

@@ -87,6 +87,9 @@ final class SegmenterTests: XCTestCase {
             XCTAssertThrowsError(try ModelBundle.load(url), key) { error in
                 let message = "\(error)"
                 XCTAssertTrue(message.contains(url.path) && message.contains("\"\(key)\""), message)
+                let expected: ModelBundleError = key == "labels" ? .configMissingOutput(path: url.path)
+                                                                 : .configMissingKey(path: url.path, key: key)
+                XCTAssertEqual(error as? ModelBundleError, expected)
             }
         }
     }
@@ -112,6 +115,16 @@ final class SegmenterTests: XCTestCase {
             XCTAssertThrowsError(try ModelBundle.load(url)) { error in
                 let message = "\(error)"
                 XCTAssertTrue(message.hasPrefix(url.path) && message.contains(phrase), message)
+                guard let typed = error as? ModelBundleError else { return XCTFail("untyped error \(error)") }
+                XCTAssertEqual(typed.path, url.path)
+                switch (phrase, typed) {
+                case ("no such checkpoint file", .missingFile), ("not a VolSeg checkpoint", .notACheckpoint),
+                     ("has no root attribute \"config\"", .noConfig), ("unknown model 'resnet'", .modelNotBuilt): break
+                case ("3 output channels", .outputChannelsMismatch(_, let network, let listed, let regionBased)):
+                    XCTAssertEqual([network, listed], [3, 2])
+                    XCTAssertFalse(regionBased)
+                default: XCTFail("\(phrase): unexpected case \(typed)")
+                }
             }
         }
     }
@@ -206,5 +219,18 @@ final class SegmenterTests: XCTestCase {
               + "of which accumulators \(accumulators / 1_048_576) MiB")
         XCTAssertGreaterThan(peak, accumulators)
         XCTAssertLessThan(peak, 1 << 30, "well under 1 GiB")
+    }
+
+    func testChannelFilesThatDoNotFitTheModelAreTypedErrors() {
+        XCTAssertThrowsError(try SegmenterInput.readChannels([], modalities: ["CT"])) {
+            XCTAssertEqual($0 as? SegmentationInputError, .noInputFile)
+            XCTAssertEqual("\($0)", "-i: no input file given")
+        }
+        let a = folder.appendingPathComponent("a.nii.gz"), b = folder.appendingPathComponent("b.nii.gz")
+        XCTAssertThrowsError(try SegmenterInput.readChannels([a, b], modalities: ["CT"])) {
+            XCTAssertEqual($0 as? SegmentationInputError,
+                           .channelFileCount(path: a.path, files: ["a.nii.gz", "b.nii.gz"], modalities: ["CT"]))
+            XCTAssertTrue("\($0)".hasPrefix("\(a.path): 2 input file(s) given (a.nii.gz, b.nii.gz)"), "\($0)")
+        }
     }
 }

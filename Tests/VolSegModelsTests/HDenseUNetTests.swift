@@ -113,6 +113,17 @@ final class HDenseUNetTests: XCTestCase {
             XCTAssertThrowsError(try model.checkInput(shape), "\(shape)") { error in
                 XCTAssertTrue("\(error)".contains(phrase), "\(shape): \(error)")
                 XCTAssertTrue("\(error)".contains("\(shape)"), "the message names the slab: \(error)")
+                switch error as? ModelInputError {
+                case .wrongLayout(let slab, let channels)?:
+                    XCTAssertEqual(slab, shape)
+                    XCTAssertEqual(channels, 1)
+                    XCTAssertEqual(phrase, "[N, 1, D, H, W]")
+                case .slabNotAccepted(let slab, let stage, _)?:
+                    XCTAssertEqual(slab, shape)
+                    XCTAssertEqual(stage, .hybridFrozen2D)
+                    XCTAssertNotEqual(phrase, "[N, 1, D, H, W]")
+                case nil: XCTFail("untyped error \(error)")
+                }
             }
         }
         // The same slab is fine in evaluation mode, and odd depths are fine for the 2D stage alone.
@@ -133,6 +144,9 @@ final class HDenseUNetTests: XCTestCase {
         XCTAssertThrowsError(try ModelRegistry.make(name: "hdenseunet", config: ["growth": 4],
                                                     initializer: ParameterInitializer(planned: true))) { error in
             XCTAssertTrue("\(error)".contains("growth"))
+            guard case .unknownKeys("hdenseunet", let keys, let allowed)? = error as? ModelConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(keys, ["growth"])
+            XCTAssertEqual(allowed, ["input_channels", "num_classes", "score_scale"])
         }
     }
 }

@@ -51,6 +51,18 @@ final class RevMBConvUNetTests: XCTestCase {
             XCTAssertThrowsError(try ModelRegistry.make(name: "revmbconv-unet", config: bad,
                                                         initializer: ParameterInitializer(planned: true))) { error in
                 XCTAssertTrue("\(error)".contains(expected), "\(bad): \(error)")
+                switch (expected, error as? ModelConfigError) {
+                case ("depth", .unknownKeys(let model, let keys, _)?):
+                    XCTAssertEqual(model, "revmbconv-unet")
+                    XCTAssertEqual(keys, ["depth"])
+                case ("layer", .invalidValue(_, let key, _, let got)?), ("fast", .invalidValue(_, let key, _, let got)?):
+                    XCTAssertEqual(key, bad.keys.first)
+                    XCTAssertEqual(got, "'\(expected)'")
+                case ("15", .inconsistent(let model, _)?), ("3 groups", .inconsistent(let model, _)?),
+                     ("norm_groups", .inconsistent(let model, _)?):
+                    XCTAssertEqual(model, "revmbconv-unet")
+                default: XCTFail("\(bad): unexpected case \(error)")
+                }
             }
         }
     }

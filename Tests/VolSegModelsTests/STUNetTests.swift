@@ -53,6 +53,9 @@ final class STUNetTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("seg_outputs.0.weight"), text)
             XCTAssertTrue(text.contains("extra.weight"), text)
+            guard case .doesNotFit(let missing, let unexpected, _) = error as? StateLoadError else { return XCTFail(text) }
+            XCTAssertTrue(missing.contains("seg_outputs.0.weight"), text)
+            XCTAssertEqual(unexpected, ["extra.weight"])
         }
         // Fine-tuning on other classes: the heads may be skipped.
         state.removeValue(forKey: "extra.weight")
@@ -63,6 +66,8 @@ final class STUNetTests: XCTestCase {
         XCTAssertThrowsError(try ModelRegistry.make(name: "stunet-b", config: ["num_clases": 3],
                                                     initializer: ParameterInitializer(planned: true))) { error in
             XCTAssertTrue("\(error)".contains("num_clases"))
+            guard case .unknownKeys("stunet-b", let keys, _)? = error as? ModelConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(keys, ["num_clases"])
         }
     }
 }

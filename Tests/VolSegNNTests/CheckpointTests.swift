@@ -42,6 +42,9 @@ final class CheckpointTests: XCTestCase {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID()).h5")
         defer { try? FileManager.default.removeItem(at: url) }
         try HDF5File.writeAtomically(to: url) { try $0.setAttribute("config", "{}") }
-        XCTAssertThrowsError(try Checkpoint.read(from: url)) { XCTAssertTrue("\($0)".contains("not a VolSeg checkpoint")) }
+        XCTAssertThrowsError(try Checkpoint.read(from: url)) {
+            XCTAssertTrue("\($0)".contains("not a VolSeg checkpoint"))
+            XCTAssertEqual($0 as? CheckpointError, .noWeights(path: url.path))
+        }
     }
 }

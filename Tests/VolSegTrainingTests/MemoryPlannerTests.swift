@@ -101,12 +101,13 @@ final class MemoryPlannerTests: XCTestCase {
         let planner = MemoryPlanner(config: try tinyConfig(), data: try planningData(median: [64, 64, 64]))
         var minimum = 0
         XCTAssertThrowsError(try planner.plan(budget: 100 << 20)) { error in
-            guard let refused = error as? MemoryBudgetError else { return XCTFail("\(error)") }
-            XCTAssertGreaterThan(refused.minimumBytes, 100 << 20)
-            XCTAssertTrue(refused.description.contains("\(refused.minimumBytes) bytes"), refused.description)
+            guard let refused = error as? MemoryBudgetError,
+                  case .budgetTooSmall(100 << 20, let minimumBytes, _, _) = refused else { return XCTFail("\(error)") }
+            XCTAssertGreaterThan(minimumBytes, 100 << 20)
+            XCTAssertTrue(refused.description.contains("\(minimumBytes) bytes"), refused.description)
             XCTAssertTrue(refused.description.contains("GiB"), refused.description)
             // The minimum it names works.
-            minimum = refused.minimumBytes
+            minimum = minimumBytes
         }
         XCTAssertNoThrow(try planner.plan(budget: minimum))
     }

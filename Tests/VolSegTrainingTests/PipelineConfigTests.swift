@@ -16,6 +16,10 @@ final class PipelineConfigTests: XCTestCase {
         do { _ = try parse(text); return "" } catch { return "\(error)" }
     }
 
+    func typedError(_ text: String) -> PipelineConfigError? {
+        do { _ = try parse(text); return nil } catch { return error as? PipelineConfigError }
+    }
+
     func testEveryShippedPipelineParses() throws {
         let folder = TestPaths.repositoryRoot.appendingPathComponent("pipelines")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
@@ -52,8 +56,12 @@ final class PipelineConfigTests: XCTestCase {
         let wrong = try parse("model: {name: unet3d, stage: 1}\n")
         XCTAssertThrowsError(try wrong.makeModel(config: try wrong.resolvedModelConfig(channels: 1, labels: labels), seed: 0, planned: true)) {
             XCTAssertTrue("\($0)".contains("'model.stage'"), "\($0)")
+            XCTAssertEqual($0 as? PipelineConfigError, .stageNotApplicable(file: "test.yaml", model: "unet3d"))
         }
         XCTAssertTrue(error("model: {name: hdenseunet, stage: 4}\n").contains("'model.stage'"))
+        guard case .invalidValue("test.yaml", "model.stage", _, _)? = typedError("model: {name: hdenseunet, stage: 4}\n") else {
+            return XCTFail("model.stage 4 is not an invalid value")
+        }
     }
 
     func testDefaultsAreNNUNets() throws {
@@ -109,6 +117,13 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertTrue(message.contains("'training.iteratons_per_epoch'"), message)
         XCTAssertTrue(message.contains("unknown key"), message)
         XCTAssertTrue(message.contains(":5:") || message.contains("test.yaml:5"), message)
+        guard case .unknownKey(let file, let key, let known, let line)? = typedError(minimal + "training:\n  epochs: 3\n  iteratons_per_epoch: 5\n") else {
+            return XCTFail(message)
+        }
+        XCTAssertEqual(file, "test.yaml")
+        XCTAssertEqual(key, "training.iteratons_per_epoch")
+        XCTAssertTrue(known.contains("epochs") && known.contains("iterations_per_epoch"), "\(known)")
+        XCTAssertEqual(line, 5)
         XCTAssertTrue(error(minimal + "optimiser: {kind: sgd}\n").contains("'optimiser'"))
         XCTAssertTrue(error("model: {name: unet3d, widths: [8]}\n").contains("'model.widths'"))
     }
@@ -133,9 +148,19 @@ final class PipelineConfigTests: XCTestCase {
         for (text, key) in cases {
             let message = error(minimal + text + "\n")
             XCTAssertTrue(message.contains(key) && message.contains("test.yaml"), "\(text): \(message)")
+            let typed = typedError(minimal + text + "\n")
+            XCTAssertEqual(typed?.file, "test.yaml", text)
+            XCTAssertEqual(typed.flatMap(\.key).map { "'\($0)'" }, key, text)
+            switch typed {
+            case .invalidValue?, .notAMapping?, .unknownKey?: break
+            default: XCTFail("\(text): \(String(describing: typed))")
+            }
         }
         XCTAssertTrue(error("data: {labels: lits}\n").contains("'model.name'"))
         XCTAssertTrue(error("model: [unet3d]\n").contains("'model'"))
+        guard case .notAMapping("test.yaml", "model"?, "a list", _)? = typedError("model: [unet3d]\n") else {
+            return XCTFail(error("model: [unet3d]\n"))
+        }
         XCTAssertTrue(error("model: {name: unet3d}\nmodel: {name: stunet-s}\n").contains("twice") || error("model: {name: unet3d}\nmodel: {name: stunet-s}\n").contains("model"))
         XCTAssertTrue(error(": : :").contains("test.yaml"))
     }
