@@ -78,7 +78,7 @@ public struct Checkpoint {
         defer { try? file.close() }
         let weights = try tensors("weights", of: file)
         guard !weights.isEmpty else {
-            throw CheckpointError(path: url.path, problem: "has no weights/ group: not a VolSeg checkpoint or weights file")
+            throw CheckpointError.noWeights(path: url.path)
         }
         return weights.merging(try tensors("buffers", of: file)) { a, _ in a }
     }
