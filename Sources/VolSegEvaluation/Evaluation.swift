@@ -116,7 +116,8 @@ public enum Evaluation {
             if options.pictures {
                 let image = loadImage(pair, grid: reference, warnings: &warnings)
                 let rendered = EvaluationReportPicture.render(reference: reference.voxels, prediction: prediction.voxels,
-                                                              image: image, spacingXYZ: spacing)
+                                                              image: image, spacingXYZ: spacing, caseID: pair.caseID,
+                                                              dice: zip(labels, scores).map { ($0.name, $1.dice) })
                 picture = try PNGWriter.encodeRGB(width: rendered.width, height: rendered.height, pixels: rendered.pixels)
             }
             let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture)

@@ -89,22 +89,25 @@ public enum EvaluationReport {
             + (result.matching.layoutName.map { " (dataset layout \($0))" } ?? ""))
         lines.append("- labels: " + result.labels.map { "\($0.name) = {\($0.values.map(String.init).joined(separator: ", "))}" }.joined(separator: "; "))
         lines.append("- cases evaluated: \(result.cases.count)")
+        for (metric, text) in options.surface.descriptions.sorted(by: { $0.key < $1.key }) { lines.append("- \(metric): \(text)") }
+        if let ignore = options.ignoreLabel { lines.append("- ignore label: \(ignore) (its reference voxels count nowhere)") }
         for missing in result.matching.missingPredictions { lines.append("- no prediction: \(missing)") }
         for extra in result.matching.extraPredictions { lines.append("- no reference: \(extra)") }
         for warning in result.warnings { lines.append("- warning: \(warning)") }
         lines += ["", "## Dataset", "",
-                  "| label | Dice | IoU | HD95 (mm) | ASSD (mm) | global Dice |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| label | Dice | IoU | HD95 (mm) | ASSD (mm) | NSD | global Dice |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         let means = result.mean, foreground = result.foregroundMean, global = result.globalDice
         for label in result.labels {
             let m = means[label.name] ?? [:]
             lines.append("| \(label.name) | \(format(m["dice"])) | \(format(m["iou"])) | \(format(m["hd95"], digits: 2)) | "
-                + "\(format(m["assd"], digits: 2)) | \(format(global[label.name])) |")
+                + "\(format(m["assd"], digits: 2)) | \(format(m["nsd"])) | \(format(global[label.name])) |")
         }
         lines.append("| **foreground mean** | \(format(foreground["dice"])) | \(format(foreground["iou"])) | "
-            + "\(format(foreground["hd95"], digits: 2)) | \(format(foreground["assd"], digits: 2)) | |")
+            + "\(format(foreground["hd95"], digits: 2)) | \(format(foreground["assd"], digits: 2)) | \(format(foreground["nsd"])) | |")
         lines += ["", "Means leave out undefined values: Dice and IoU of a label empty in both prediction and "
-            + "reference (NaN), distances when one side is empty (–). Global Dice is 2 Σ|P∩R| / Σ(|P| + |R|) over all cases.",
+            + "reference (NaN), distances when one side is empty (–). The foreground mean is nnU-Net's plain mean of the "
+            + "label means (NaN when one is). Global Dice is 2 Σ|P∩R| / Σ(|P| + |R|) over all cases.",
                   "", "## Cases", "",
                   "| case | label | Dice | IoU | HD95 (mm) | ASSD (mm) | TP | FP | FN | prediction (mm³) | reference (mm³) |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -117,9 +120,10 @@ public enum EvaluationReport {
         }
         if pictures {
             lines += ["", "## Pictures", "",
-                      "Axial, coronal and sagittal slices through the reference's largest structure (the slices with "
-                      + "the most reference voxels), in voxel order with higher y and z drawn higher. Reference outlined "
-                      + "in green, prediction in red, yellow where they coincide."]
+                      "Axial, coronal and sagittal slices where prediction and reference disagree most (the slices with "
+                      + "the most differing voxels; the reference's largest slices when they agree), at the voxel spacing's "
+                      + "aspect ratio, in voxel order with higher y and z drawn higher. Reference outlined in green, "
+                      + "prediction in red, yellow where they coincide; the case and its Dice per label on top."]
             for evaluation in result.cases where evaluation.picture != nil {
                 let name = pictureName(evaluation.pair.caseID)
                 lines += ["", "### \(evaluation.pair.caseID)", "", "![\(evaluation.pair.caseID)](pictures/\(name))"]

@@ -1,15 +1,18 @@
 import Foundation
 import VolSegCore
+import VolSegIO
 
-/// A case's picture for the report: axial, coronal and sagittal slices side by side through the
-/// reference's largest structure, on the grey image (or the reference mask when there is no
-/// image), with the reference outlined in green and the prediction in red (yellow where the two
-/// outlines coincide).
+/// A case's picture for the report: the case id and each label's Dice on top, then axial, coronal
+/// and sagittal slices side by side (each titled with its slice index) on the grey image (or the
+/// reference mask when there is no image), the reference outlined in green and the prediction in
+/// red (yellow where the two outlines coincide), and a legend saying so underneath.
 ///
-/// Slices are the ones with the most reference foreground along each axis (the centre of mass can
-/// fall outside a curved organ). Panels are resampled (nearest neighbour) to square pixels in mm,
-/// so a 6.5 mm slice thickness does not squash the coronal view; rows are flipped so that higher
-/// y and z voxel indices are drawn higher (voxel axes as stored, not reoriented).
+/// Slices are the ones with the most voxels where prediction and reference disagree along each
+/// axis, so the picture shows where the model fails; without any disagreement, the ones with the
+/// most reference foreground (the centre of mass can fall outside a curved organ). Panels are
+/// resampled (nearest neighbour) to square pixels in mm, so a 6.5 mm slice thickness does not
+/// squash the coronal view; rows are flipped so that higher y and z voxel indices are drawn higher
+/// (voxel axes as stored, not reoriented).
 public enum EvaluationReportPicture {
     public struct Picture: Sendable {
         public let width: Int
@@ -23,12 +26,15 @@ public enum EvaluationReportPicture {
     public static let bothColour: [UInt8] = [250, 230, 40]
     static let gap = 4
 
-    /// `reference`, `prediction` and `image` are [1, nz, ny, nx] on one grid.
-    public static func render(reference: Tensor, prediction: Tensor, image: Tensor?, spacingXYZ: [Double]) -> Picture {
+    /// `reference`, `prediction` and `image` are [1, nz, ny, nx] on one grid; `dice` names each
+    /// evaluated label with its Dice for the title.
+    public static func render(reference: Tensor, prediction: Tensor, image: Tensor?, spacingXYZ: [Double],
+                              caseID: String = "", dice: [(label: String, dice: Double)] = []) -> Picture {
         let shape = Array(reference.shape.suffix(3))
         let nz = shape[0], ny = shape[1], nx = shape[2]
         let ref = reference.data, pred = prediction.data
-        let slices = largestSlices(ref, shape: shape) ?? largestSlices(pred, shape: shape) ?? [nz / 2, ny / 2, nx / 2]
+        let slices = largestErrorSlices(ref, pred, shape: shape) ?? largestSlices(ref, shape: shape)
+            ?? largestSlices(pred, shape: shape) ?? [nz / 2, ny / 2, nx / 2]
         let (sx, sy, sz) = (spacingXYZ[0], spacingXYZ[1], spacingXYZ[2])
         // Each view: rows, columns, their spacing, and the voxel index of (row, column).
         let views: [(rows: Int, cols: Int, rowMM: Double, colMM: Double, voxel: (Int, Int) -> Int)] = [
@@ -77,7 +83,56 @@ public enum EvaluationReportPicture {
             }
             panels.append((width, height, pixels))
         }
-        return compose(panels)
+        let titles = ["AXIAL Z=\(slices[0])", "CORONAL Y=\(slices[1])", "SAGITTAL X=\(slices[2])"]
+        return annotate(compose(panels, titles: titles), caseID: caseID, dice: dice)
+    }
+
+    /// The slice index along z, y and x with the most voxels where the two maps differ; nil when
+    /// they agree everywhere.
+    static func largestErrorSlices(_ reference: UnsafePointer<Float>, _ prediction: UnsafePointer<Float>, shape: [Int]) -> [Int]? {
+        let count = shape.reduce(1, *)
+        var differs = [Float](repeating: 0, count: count)
+        var any = false
+        for i in 0..<count where reference[i] != prediction[i] { differs[i] = 1; any = true }
+        guard any else { return nil }
+        return differs.withUnsafeBufferPointer { largestSlices($0.baseAddress!, shape: shape) }
+    }
+
+    static let textScale = 2
+    static let lineHeight = 7 * textScale
+
+    /// The title (case id, then label Dice, wrapped to the width) above the panels and the colour
+    /// legend below them.
+    static func annotate(_ picture: Picture, caseID: String, dice: [(label: String, dice: Double)]) -> Picture {
+        let columns = max(12, (picture.width - 8) / PixelFont.width("X", scale: textScale))
+        var lines = caseID.isEmpty ? [] : ["CASE \(caseID)"]
+        var current = "DICE:"
+        for (label, value) in dice {
+            let item = " \(label) \(value.isNaN ? "NAN" : String(format: "%.3f", value))"
+            if current.count + item.count > columns { lines.append(current); current = "     " }
+            current += item
+        }
+        if !dice.isEmpty { lines.append(current) }
+        let legend: [(String, [UInt8])] = [("REFERENCE", referenceColour), ("PREDICTION", predictionColour), ("BOTH", bothColour)]
+        let legendWidth = legend.reduce(0) { $0 + 16 + PixelFont.width($1.0, scale: textScale) + 12 }
+        let width = max(picture.width, legendWidth + 8)
+        let top = 6 + lines.count * lineHeight, bottom = lineHeight + 10
+        var canvas = RGBCanvas(width: width, height: top + picture.height + bottom, background: 0)
+        for (n, line) in lines.enumerated() {
+            canvas.text(String(line.prefix(columns)), x: 4, y: 4 + n * lineHeight, scale: textScale, (255, 255, 255))
+        }
+        for row in 0..<picture.height {
+            let src = row * picture.width * 3, dst = ((top + row) * width) * 3
+            canvas.pixels.replaceSubrange(dst..<(dst + picture.width * 3), with: picture.pixels[src..<(src + picture.width * 3)])
+        }
+        var x = 4
+        let y = top + picture.height + 6
+        for (name, colour) in legend {
+            canvas.fill(x, y, 10, 10, (colour[0], colour[1], colour[2]))
+            canvas.text(name, x: x + 14, y: y, scale: textScale, (255, 255, 255))
+            x += 16 + PixelFont.width(name, scale: textScale) + 12
+        }
+        return Picture(width: canvas.width, height: canvas.height, pixels: canvas.pixels)
     }
 
     /// The slice index along z, y and x with the most nonzero voxels; nil when all are zero.
@@ -159,19 +214,20 @@ public enum EvaluationReportPicture {
         return shades
     }
 
-    /// Panels side by side, top-aligned, separated by a black gap.
-    static func compose(_ panels: [(width: Int, height: Int, pixels: [UInt8])]) -> Picture {
+    /// Panels side by side, top-aligned, separated by a black gap, each under its title.
+    static func compose(_ panels: [(width: Int, height: Int, pixels: [UInt8])], titles: [String]) -> Picture {
         let width = panels.reduce(0) { $0 + $1.width } + gap * (panels.count - 1)
-        let height = panels.map(\.height).max()!
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let titleHeight = lineHeight + 2
+        var canvas = RGBCanvas(width: width, height: panels.map(\.height).max()! + titleHeight, background: 0)
         var left = 0
-        for panel in panels {
+        for (index, panel) in panels.enumerated() {
+            canvas.text(titles[index], x: left + 2, y: 1, scale: textScale, (200, 200, 200))
             for i in 0..<panel.height {
-                let src = i * panel.width * 3, dst = (i * width + left) * 3
-                pixels.replaceSubrange(dst..<(dst + panel.width * 3), with: panel.pixels[src..<(src + panel.width * 3)])
+                let src = i * panel.width * 3, dst = ((i + titleHeight) * width + left) * 3
+                canvas.pixels.replaceSubrange(dst..<(dst + panel.width * 3), with: panel.pixels[src..<(src + panel.width * 3)])
             }
             left += panel.width + gap
         }
-        return Picture(width: width, height: height, pixels: pixels)
+        return Picture(width: width, height: canvas.height, pixels: canvas.pixels)
     }
 }

@@ -18,7 +18,7 @@ public struct CurvePlot {
 
     /// The picture: width, height and RGB bytes, top row first.
     public func render() -> (width: Int, height: Int, pixels: [UInt8]) {
-        var canvas = Canvas(width: 2 * Self.panelWidth, height: Self.panelHeight)
+        var canvas = RGBCanvas(width: 2 * Self.panelWidth, height: Self.panelHeight)
         let lossMax = max(epochLoss.filter(\.isFinite).max() ?? 1, 1e-6)
         drawPanel(&canvas, left: 0, title: "TRAINING LOSS", top: lossMax,
                   series: [("", epochLoss.map { $0 / lossMax }, (31, 119, 180))])
@@ -33,7 +33,7 @@ public struct CurvePlot {
     }
 
     /// A panel: axes, grid, tick labels, one polyline per series with values in 0...1 of `top`.
-    private func drawPanel(_ c: inout Canvas, left: Int, title: String, top: Double,
+    private func drawPanel(_ c: inout RGBCanvas, left: Int, title: String, top: Double,
                            series: [(String, [Double], (UInt8, UInt8, UInt8))]) {
         let m = Self.margin
         let x0 = left + m, x1 = left + Self.panelWidth - 12, y0 = Self.panelHeight - m, y1 = 24
@@ -47,7 +47,7 @@ public struct CurvePlot {
         c.text(Self.format(top), x: left + 4, y: y1 - 4, scale: 2, (0, 0, 0))
         c.text("0", x: left + 4, y: y0 - 4, scale: 2, (0, 0, 0))
         let epochs = max(series.map { $0.1.count }.max() ?? 0, 1)
-        c.text("EPOCH \(epochs)", x: x1 - CurvePlotFont.width("EPOCH \(epochs)", scale: 2), y: y0 + 10, scale: 2, (0, 0, 0))
+        c.text("EPOCH \(epochs)", x: x1 - PixelFont.width("EPOCH \(epochs)", scale: 2), y: y0 + 10, scale: 2, (0, 0, 0))
         func point(_ i: Int, _ v: Double) -> (Int, Int) {
             let x = epochs == 1 ? (x0 + x1) / 2 : x0 + (x1 - x0) * i / (epochs - 1)
             return (x, y0 - Int((Double(y0 - y1) * min(max(v, 0), 1)).rounded()))
@@ -71,54 +71,5 @@ public struct CurvePlot {
 
     static func format(_ v: Double) -> String {
         v >= 100 ? String(format: "%.0f", v) : v >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v)
-    }
-}
-
-/// An RGB raster with the few drawing operations the plot needs.
-struct Canvas {
-    let width: Int, height: Int
-    var pixels: [UInt8]
-
-    init(width: Int, height: Int) {
-        self.width = width
-        self.height = height
-        pixels = [UInt8](repeating: 255, count: width * height * 3)
-    }
-
-    mutating func set(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
-        guard x >= 0, x < width, y >= 0, y < height else { return }
-        let i = (y * width + x) * 3
-        pixels[i] = c.0; pixels[i + 1] = c.1; pixels[i + 2] = c.2
-    }
-
-    mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ c: (UInt8, UInt8, UInt8)) {
-        for yy in y..<(y + h) { for xx in x..<(x + w) { set(xx, yy, c) } }
-    }
-
-    mutating func dot(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) { fill(x - 1, y - 1, 3, 3, c) }
-
-    /// Bresenham, two pixels thick.
-    mutating func line(_ xa: Int, _ ya: Int, _ xb: Int, _ yb: Int, _ c: (UInt8, UInt8, UInt8)) {
-        var x = xa, y = ya
-        let dx = abs(xb - xa), dy = -abs(yb - ya), sx = xa < xb ? 1 : -1, sy = ya < yb ? 1 : -1
-        var err = dx + dy
-        while true {
-            set(x, y, c); set(x, y + 1, c)
-            if x == xb && y == yb { break }
-            let e2 = 2 * err
-            if e2 >= dy { err += dy; x += sx }
-            if e2 <= dx { err += dx; y += sy }
-        }
-    }
-
-    mutating func text(_ s: String, x: Int, y: Int, scale: Int, _ c: (UInt8, UInt8, UInt8)) {
-        var cx = x
-        for ch in s.uppercased() {
-            let rows = CurvePlotFont.glyphs[ch] ?? CurvePlotFont.glyphs["_"]!
-            for (r, bits) in rows.enumerated() {
-                for b in 0..<3 where bits & (4 >> b) != 0 { fill(cx + b * scale, y + r * scale, scale, scale, c) }
-            }
-            cx += 4 * scale
-        }
     }
 }

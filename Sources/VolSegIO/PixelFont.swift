@@ -1,7 +1,8 @@
-/// A 3x5 pixel font for the labels of curves.png (upper-case letters, digits, `.`, `-`, `_`):
-/// a plot readable without a font library. Each glyph is five rows of three bits, left bit first.
-enum CurvePlotFont {
-    static let glyphs: [Character: [UInt8]] = [
+/// A 3x5 pixel font for the text of VolSeg's pictures (upper-case letters, digits, `.`, `-`, `_`,
+/// `:`, `=`, `/`, `(`, `)`): pictures readable without a font library. Each glyph is five rows of
+/// three bits, left bit first.
+public enum PixelFont {
+    public static let glyphs: [Character: [UInt8]] = [
         "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7],
         "4": [5, 5, 7, 1, 1], "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 1, 1, 1],
         "8": [7, 5, 7, 5, 7], "9": [7, 5, 7, 1, 7],
@@ -12,9 +13,10 @@ enum CurvePlotFont {
         "Q": [2, 5, 5, 6, 3], "R": [6, 5, 6, 5, 5], "S": [3, 4, 2, 1, 6], "T": [7, 2, 2, 2, 2],
         "U": [5, 5, 5, 5, 7], "V": [5, 5, 5, 5, 2], "W": [5, 5, 7, 7, 5], "X": [5, 5, 2, 5, 5],
         "Y": [5, 5, 2, 2, 2], "Z": [7, 1, 2, 4, 7], ".": [0, 0, 0, 0, 2], "-": [0, 0, 7, 0, 0],
-        "_": [0, 0, 0, 0, 7], " ": [0, 0, 0, 0, 0],
+        "_": [0, 0, 0, 0, 7], " ": [0, 0, 0, 0, 0], ":": [0, 2, 0, 2, 0], "=": [0, 7, 0, 7, 0],
+        "/": [1, 1, 2, 4, 4], "(": [1, 2, 2, 2, 1], ")": [4, 2, 2, 2, 4], ",": [0, 0, 0, 2, 4],
     ]
 
     /// Width in pixels of `text` drawn at `scale`.
-    static func width(_ text: String, scale: Int) -> Int { text.count * 4 * scale }
+    public static func width(_ text: String, scale: Int) -> Int { text.count * 4 * scale }
 }
