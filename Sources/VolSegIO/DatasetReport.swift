@@ -64,11 +64,11 @@ public struct DatasetReport: Sendable {
 
     public var json: String {
         let problemObjects = problems.map { p in
-            "{\"case\": \(p.caseID.map(JSONText.string) ?? "null"), \"file\": \(JSONText.string(p.file)), "
+            "{\"case\": \(p.caseID.map { JSONText.string($0) } ?? "null"), \"file\": \(JSONText.string(p.file)), "
                 + "\"problem\": \(JSONText.string(p.problem))}"
         }
         return "{\"layout\": \(JSONText.string(layoutName)), \"cases\": \(cases.count), "
-            + "\"modalities\": [\(modalities.map(JSONText.string).joined(separator: ", "))], "
+            + "\"modalities\": [\(modalities.map { JSONText.string($0) }.joined(separator: ", "))], "
             + "\"label_convention\": \(JSONText.string(labelConvention.name)), "
             + "\"problems\": [\(problemObjects.joined(separator: ", "))]}"
     }

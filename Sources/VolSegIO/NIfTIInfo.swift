@@ -74,8 +74,9 @@ public enum JSONText {
         return String(value)
     }
 
-    /// A JSON string literal, with the escapes JSON requires.
-    public static func string(_ text: String) -> String {
+    /// A JSON string literal, with the escapes JSON requires; `asciiOnly` also escapes every
+    /// non-ASCII scalar (astral ones as surrogate pairs), as Python's json module does by default.
+    public static func string(_ text: String, asciiOnly: Bool = false) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -84,8 +85,17 @@ public enum JSONText {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 || (asciiOnly && scalar.value >= 0x7F && scalar.value <= 0xFFFF) {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else if asciiOnly && scalar.value > 0xFFFF {
+                    let v = scalar.value - 0x10000
+                    out += String(format: "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out + "\""

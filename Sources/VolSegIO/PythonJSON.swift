@@ -90,30 +90,6 @@ public indirect enum PythonJSON: Equatable, Sendable {
         return sign + digits[..<index] + "." + digits[index...]
     }
 
-    /// A Python `json` string literal with ensure_ascii: `"`, `\`, control characters and every
-    /// non-ASCII scalar escaped (astral scalars as surrogate pairs).
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value <= 0xFFFF) {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else if scalar.value > 0xFFFF {
-                    let v = scalar.value - 0x10000
-                    out += String(format: "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A Python `json` string literal with ensure_ascii.
+    public static func quoted(_ text: String) -> String { JSONText.string(text, asciiOnly: true) }
 }
