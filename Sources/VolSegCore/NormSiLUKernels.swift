@@ -51,22 +51,9 @@ enum NormSiLUKernels {
     static func gradientSums(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ layout: NormalizationLayout,
                              _ planes: NormSiLUPlanes) -> (gradient: [Double], gradientTimesNormalised: [Double]) {
         let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
-        var partial = [Double](repeating: 0, count: chunks.count * 2)
-        partial.withUnsafeMutableBufferPointer { out in
-            let out = out
-            chunks.forEach { plane, chunk, range in
-                let offset = plane * layout.spatial
-                let (a, b) = gradientSumsRange(x + offset, gy + offset, range, planes, plane)
-                out[2 * (plane * chunks.perPlane + chunk)] = a
-                out[2 * (plane * chunks.perPlane + chunk) + 1] = b
-            }
-        }
-        var gradient = [Double](repeating: 0, count: layout.planes), gradientTimesNormalised = gradient
-        for plane in 0..<layout.planes {
-            for chunk in 0..<chunks.perPlane {
-                gradient[plane] += partial[2 * (plane * chunks.perPlane + chunk)]
-                gradientTimesNormalised[plane] += partial[2 * (plane * chunks.perPlane + chunk) + 1]
-            }
+        let (gradient, gradientTimesNormalised) = chunks.pairSums(groups: layout.planes, groupOf: { $0 }) { plane, range in
+            let offset = plane * layout.spatial
+            return gradientSumsRange(x + offset, gy + offset, range, planes, plane)
         }
         return (gradient, gradientTimesNormalised)
     }

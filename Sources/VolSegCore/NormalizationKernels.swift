@@ -86,6 +86,31 @@ struct PlaneChunks {
 
     var count: Int { planes * perPlane }
 
+    /// Two sums per group: `rangeSums(plane, range)` over every chunk in parallel, then added
+    /// into group `groupOf(plane)` in plane and chunk order (a fixed order, so the result does not
+    /// depend on which thread finished first). Every norm's statistics and gradient sums use it.
+    func pairSums(groups: Int, groupOf: (Int) -> Int,
+                  _ rangeSums: (_ plane: Int, _ range: Range<Int>) -> (Double, Double)) -> (first: [Double], second: [Double]) {
+        var partial = [Double](repeating: 0, count: count * 2)
+        partial.withUnsafeMutableBufferPointer { out in
+            let out = out
+            forEach { plane, chunk, range in
+                let (a, b) = rangeSums(plane, range)
+                out[2 * (plane * perPlane + chunk)] = a
+                out[2 * (plane * perPlane + chunk) + 1] = b
+            }
+        }
+        var first = [Double](repeating: 0, count: groups), second = first
+        for plane in 0..<planes {
+            let group = groupOf(plane)
+            for chunk in 0..<perPlane {
+                first[group] += partial[2 * (plane * perPlane + chunk)]
+                second[group] += partial[2 * (plane * perPlane + chunk) + 1]
+            }
+        }
+        return (first, second)
+    }
+
     func forEach(_ body: (_ plane: Int, _ chunk: Int, _ range: Range<Int>) -> Void) {
         Parallel.forEach(count) { task in
             let plane = task / perPlane, chunk = task % perPlane
@@ -114,25 +139,10 @@ enum NormalizationKernels {
             shift[layout.statistic(ofPlane: plane)] = x[plane * layout.spatial]
         }
         let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
-        var sums = [Double](repeating: 0, count: chunks.count * 2)
-        sums.withUnsafeMutableBufferPointer { out in
-            let out = out
-            shift.withUnsafeBufferPointer { shift in
-                let shift = shift
-                chunks.forEach { plane, chunk, range in
-                    let (s, q) = shiftedMoments(x + plane * layout.spatial, range,
-                                                shift: shift[layout.statistic(ofPlane: plane)])
-                    out[2 * (plane * chunks.perPlane + chunk)] = s
-                    out[2 * (plane * chunks.perPlane + chunk) + 1] = q
-                }
-            }
-        }
-        var sum = [Double](repeating: 0, count: stats), sumSquares = sum
-        for plane in 0..<layout.planes {
-            let s = layout.statistic(ofPlane: plane)
-            for chunk in 0..<chunks.perPlane {
-                sum[s] += sums[2 * (plane * chunks.perPlane + chunk)]
-                sumSquares[s] += sums[2 * (plane * chunks.perPlane + chunk) + 1]
+        let (sum, sumSquares) = shift.withUnsafeBufferPointer { shift in
+            let shift = shift
+            return chunks.pairSums(groups: stats, groupOf: layout.statistic(ofPlane:)) { plane, range in
+                shiftedMoments(x + plane * layout.spatial, range, shift: shift[layout.statistic(ofPlane: plane)])
             }
         }
         let m = Double(max(layout.elementsPerStatistic, 1))
@@ -212,22 +222,9 @@ enum NormalizationKernels {
     static func gradientSums(_ saved: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ layout: NormalizationLayout,
                              _ planes: SavedPlanes) -> (gradient: [Double], gradientTimesCentred: [Double]) {
         let chunks = PlaneChunks(planes: layout.planes, spatial: layout.spatial)
-        var partial = [Double](repeating: 0, count: chunks.count * 2)
-        partial.withUnsafeMutableBufferPointer { out in
-            let out = out
-            chunks.forEach { plane, chunk, range in
-                let offset = plane * layout.spatial
-                let (s, t) = gradientSumsRange(saved + offset, gy + offset, range, planes.reconstruction(plane))
-                out[2 * (plane * chunks.perPlane + chunk)] = s
-                out[2 * (plane * chunks.perPlane + chunk) + 1] = t
-            }
-        }
-        var g = [Double](repeating: 0, count: layout.planes), gc = g
-        for plane in 0..<layout.planes {
-            for chunk in 0..<chunks.perPlane {
-                g[plane] += partial[2 * (plane * chunks.perPlane + chunk)]
-                gc[plane] += partial[2 * (plane * chunks.perPlane + chunk) + 1]
-            }
+        let (g, gc) = chunks.pairSums(groups: layout.planes, groupOf: { $0 }) { plane, range in
+            let offset = plane * layout.spatial
+            return gradientSumsRange(saved + offset, gy + offset, range, planes.reconstruction(plane))
         }
         return (g, gc)
     }
