@@ -1,6 +1,5 @@
 import Foundation
 import VolSegTestSupport
-@testable import VolSegTraining
 import XCTest
 
 /// Runs the built `volseg` binary; tests skip with a message when it has not been built.

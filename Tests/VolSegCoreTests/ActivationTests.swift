@@ -1,5 +1,4 @@
 @testable import VolSegCore
-@testable import VolSegNN
 import VolSegTestSupport
 import XCTest
 

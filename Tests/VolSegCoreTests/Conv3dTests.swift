@@ -1,5 +1,4 @@
 @testable import VolSegCore
-@testable import VolSegDatasets
 import VolSegTestSupport
 import XCTest
 
