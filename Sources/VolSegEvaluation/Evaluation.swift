@@ -2,6 +2,14 @@ import Foundation
 import VolSegCore
 import VolSegIO
 
+/// Metric sets `volseg evaluate --metrics` can add; the default set (Dice, IoU, surface metrics,
+/// counts) is always computed, since summary.json holds it.
+public enum EvaluationMetrics: String, CaseIterable, Sendable {
+    case standard = "default"
+    /// BraTS 2023+ lesion-wise Dice and HD95 (`BraTSLesionWise`) for WT, TC and ET.
+    case bratsLesionWise = "brats-lesionwise"
+}
+
 /// What `volseg evaluate` is asked to do.
 public struct EvaluationOptions: Sendable {
     public var predictions: URL
@@ -20,10 +28,14 @@ public struct EvaluationOptions: Sendable {
     /// TN, nor in either surface), whatever the prediction says there.
     public var ignoreLabel: Int?
     public var surface: SurfaceMetricSettings
+    public var metrics: Set<EvaluationMetrics>
+    /// The challenge whose parameters the lesion-wise metrics use.
+    public var bratsChallenge: BraTSChallenge
 
     public init(predictions: URL, references: URL, labelArguments: [String] = [], regions: EvaluationLabel.Regions? = nil,
                 allowMissing: Bool = false, pictures: Bool = true, labels: [EvaluationLabel] = [], ignoreLabel: Int? = nil,
-                surface: SurfaceMetricSettings = SurfaceMetricSettings()) {
+                surface: SurfaceMetricSettings = SurfaceMetricSettings(), metrics: Set<EvaluationMetrics> = [.standard],
+                bratsChallenge: BraTSChallenge = .gli) {
         self.predictions = predictions
         self.references = references
         self.labelArguments = labelArguments
@@ -33,6 +45,8 @@ public struct EvaluationOptions: Sendable {
         self.labels = labels
         self.ignoreLabel = ignoreLabel
         self.surface = surface
+        self.metrics = metrics
+        self.bratsChallenge = bratsChallenge
     }
 }
 
@@ -44,6 +58,8 @@ public struct CaseEvaluation: Sendable {
     public let scores: [MetricScores]
     /// The case's picture as a PNG file's bytes (nil when pictures are off).
     public let picture: [UInt8]?
+    /// WT, TC and ET lesion-wise scores, with `--metrics brats-lesionwise`.
+    public var lesionWise: [BraTSRegionScores]? = nil
 }
 
 /// Scores every matched case. Everything that can be checked without the voxels (folders, case
@@ -83,6 +99,8 @@ public enum Evaluation {
             }
         }
         for pair in matching.pairs { try checkGrids(pair) }
+        let lesionWiseConvention = options.metrics.contains(.bratsLesionWise)
+            ? try BraTSLesionWise.convention(detected: matching.convention, regions: options.regions) : nil
 
         var warnings = [String]()
         if labels.isEmpty {
@@ -120,7 +138,12 @@ public enum Evaluation {
                                                               dice: zip(labels, scores).map { ($0.name, $1.dice) })
                 picture = try PNGWriter.encodeRGB(width: rendered.width, height: rendered.height, pixels: rendered.pixels)
             }
-            let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture)
+            // The BraTS code reads the raw maps (no ignore label) and the prediction's spacing.
+            let lesionWise = lesionWiseConvention.map {
+                BraTSLesionWise.evaluate(prediction: prediction.voxels.data, reference: reference.voxels.data, shape: shape,
+                                         spacingXYZ: prediction.header.spacing, challenge: options.bratsChallenge, convention: $0)
+            }
+            let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture, lesionWise: lesionWise)
             cases.append(result)
             progress?(index + 1, pairs.count, result)
         }
@@ -138,7 +161,11 @@ public enum Evaluation {
                     + "occur in no reference and no prediction (is this the right release's convention?)")
             }
         }
-        return EvaluationResult(labels: labels, cases: cases, matching: matching, warnings: warnings)
+        var result = EvaluationResult(labels: labels, cases: cases, matching: matching, warnings: warnings)
+        if let lesionWiseConvention {
+            result.lesionWise = (options.bratsChallenge, lesionWiseConvention)
+        }
+        return result
     }
 
     /// The ignore label is no label. (Two names for the same values share one summary.json key;

@@ -2,7 +2,7 @@ import Foundation
 import VolSegIO
 
 /// Writes an evaluation's outputs: OUT/metrics.csv, OUT/summary.json (nnU-Net's file, or the name
-/// nnU-Net's `-o` gave), OUT/summary_extra.json, OUT/report.md and OUT/pictures/CASE.png. Everything is written into a hidden folder inside OUT first and renamed
+/// nnU-Net's `-o` gave), OUT/summary_extra.json, OUT/report.md, OUT/pictures/CASE.png and, with lesion-wise metrics, OUT/lesions.csv. Everything is written into a hidden folder inside OUT first and renamed
 /// into place at the end, so an error never leaves a partial set of outputs behind.
 public enum EvaluationReport {
     public struct Failure: Error, CustomStringConvertible {
@@ -28,12 +28,13 @@ public enum EvaluationReport {
         do {
             try manager.createDirectory(at: staging.appendingPathComponent("pictures"), withIntermediateDirectories: true)
             let hasPictures = result.cases.contains { $0.picture != nil }
-            let files: [(String, String)] = [
+            var files: [(String, String)] = [
                 ("metrics.csv", EvaluationReportJSON.csv(result)),
                 (summaryName, EvaluationReportJSON.summary(result)),
                 ("summary_extra.json", EvaluationReportJSON.summaryExtra(result, surface: options.surface, ignoreLabel: options.ignoreLabel)),
                 ("report.md", markdown(result, options: options, pictures: hasPictures)),
             ]
+            if result.lesionWise != nil { files.insert(("lesions.csv", EvaluationReportJSON.lesionCSV(result)), at: 1) }
             for (name, text) in files {
                 try Data(text.utf8).write(to: staging.appendingPathComponent(name))
             }

@@ -83,7 +83,7 @@ public enum EvaluationReportJSON {
                 "nsd_tolerance_mm": .float(surface.nsdTolerance(for: label)),
             ])
         }
-        return PythonJSON.object([
+        var extra: [String: PythonJSON] = [
             "labels": .object(labels),
             "conventions": .object(surface.descriptions.mapValues { .string($0) }),
             "ignore_label": ignoreLabel.map { .integer($0) } ?? .null,
@@ -91,7 +91,9 @@ public enum EvaluationReportJSON {
             "missing_predictions": .array(result.matching.missingPredictions.map { .string($0) }),
             "extra_predictions": .array(result.matching.extraPredictions.map { .string($0) }),
             "warnings": .array(result.warnings.map { .string($0) }),
-        ]).text() + "\n"
+        ]
+        if let lesionWise = lesionWiseSection(result) { extra["lesionwise"] = lesionWise }
+        return PythonJSON.object(extra).text() + "\n"
     }
 
     /// metrics.csv: one row per case and label, columns `case,label,dice,iou,hd95,assd,tp,fp,fn,tn,n_pred,n_ref`;

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegIO
 
 /// Every case's scores and the dataset scores built from them, as nnU-Net summarises a folder:
 /// the mean of each metric per label (undefined values left out), the foreground mean (the plain
@@ -9,6 +10,9 @@ public struct EvaluationResult: Sendable {
     public let matching: EvaluationMatching
     /// Things a user should know that did not stop the evaluation.
     public let warnings: [String]
+    /// With lesion-wise metrics: the challenge whose parameters they used and the label convention
+    /// the data was read in (the cases' `lesionWise` hold the scores).
+    public var lesionWise: (challenge: BraTSChallenge, convention: LabelConvention)? = nil
 
     public init(labels: [EvaluationLabel], cases: [CaseEvaluation], matching: EvaluationMatching, warnings: [String]) {
         self.labels = labels

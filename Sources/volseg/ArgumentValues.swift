@@ -17,6 +17,8 @@ extension SyntheticDataset.Kind: ExpressibleByArgument {}
 extension EvaluationLabel.Regions: ExpressibleByArgument {}
 extension HD95Convention: ExpressibleByArgument {}
 extension ASSDConvention: ExpressibleByArgument {}
+extension EvaluationMetrics: ExpressibleByArgument {}
+extension BraTSChallenge: ExpressibleByArgument {}
 extension Postprocessing: ExpressibleByArgument {}
 extension UNetBenchmarkPhase: ExpressibleByArgument {}
 

@@ -20,6 +20,11 @@ struct EvaluateCommand: ParsableCommand {
             names, global Dice, conventions), OUT/metrics.csv, OUT/report.md and OUT/pictures/CASE.png. \
             A label empty in both prediction and reference has Dice NaN; a label absent everywhere \
             is a warning and NaN values.
+            --metrics brats-lesionwise adds the BraTS 2023+ lesion-wise Dice and HD95 of WT, TC and ET \
+            as the challenge's code computes them (lesions merged by dilation, thresholds and \
+            dilation of --brats-challenge; BraTS 2021 and MSD labels mapped to 2023 values): \
+            OUT/lesions.csv (one row per lesion and FP component) and a lesionwise section in \
+            summary_extra.json.
             Without --labels or --regions every label value found in the references is evaluated.
             nnU-Net's own forms work as they are: `volseg evaluate GT_FOLDER PRED_FOLDER -l 1 2 [-il 3] \
             [-o FILE] [-np N] [--chill]` (nnUNetv2_evaluate_simple) and `volseg evaluate GT_FOLDER \
@@ -59,6 +64,12 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .customLong("nsd-tolerance"), parsing: .upToNextOption,
             help: "Normalised surface Dice tolerance in mm (default 1), as DeepMind's compute_surface_dice_at_tolerance; LABEL=MM for one label.")
     var nsdTolerance: [String] = []
+
+    @Option(name: .long, help: "Metric sets beyond the default one (always computed): brats-lesionwise (BraTS 2023+ lesion-wise Dice and HD95 of WT, TC, ET). Repeatable.")
+    var metrics: [EvaluationMetrics] = []
+
+    @Option(name: .customLong("brats-challenge"), help: "With --metrics brats-lesionwise: the challenge whose dilation and lesion threshold apply: gli, ssa, ped (3 dilations, 50 mm³), men (1, 50 mm³), met (1, 2 mm³); default gli.")
+    var bratsChallenge: BraTSChallenge?
 
     @Option(name: .long, help: "Folder of predicted label maps (CASE.nii.gz).")
     var pred: String?
@@ -100,6 +111,9 @@ struct EvaluateCommand: ParsableCommand {
     var isNNUNetForm: Bool { !folders.isEmpty }
 
     func validate() throws {
+        if let bratsChallenge, !metrics.contains(.bratsLesionWise) {
+            throw ValidationError("--brats-challenge \(bratsChallenge.rawValue) goes with --metrics brats-lesionwise")
+        }
         if !folders.isEmpty {
             guard folders.count == 2 else {
                 throw ValidationError("nnU-Net's form takes two folders, GT_FOLDER PRED_FOLDER; got \(folders.count)")
@@ -151,7 +165,8 @@ struct EvaluateCommand: ParsableCommand {
                                             nsdToleranceByLabel: tolerances.byLabel)
         let options = EvaluationOptions(predictions: predictions!, references: references!,
                                         labelArguments: labels, regions: regions, allowMissing: allowMissing || chill,
-                                        pictures: !noPictures, labels: extraLabels, ignoreLabel: ignore, surface: surface)
+                                        pictures: !noPictures, labels: extraLabels, ignoreLabel: ignore, surface: surface,
+                                        metrics: Set(metrics + [.standard]), bratsChallenge: bratsChallenge ?? .gli)
         let progress = ProgressDisplay(common)
         let result = try Evaluation.run(options) { done, total, evaluation in
             // Each case is a result worth a line of its own when there is no live line to show it.
@@ -178,8 +193,22 @@ struct EvaluateCommand: ParsableCommand {
                     + "  " + fixed(m["dice"], 9) + "  " + fixed(global[label.name], 11)
                     + "  " + fixed(m["hd95"], 14) + "  " + fixed(m["assd"], 14) + "  " + fixed(m["nsd"], 9))
             }
+            if let (challenge, _) = result.lesionWise {
+                print("lesion-wise means, \(challenge.challengeName) (\(challenge.dilationIterations) dilation(s), lesions > "
+                    + "\(Int(challenge.lesionVolumeThresholdMM3)) mm³ counted, 374 mm for a missed lesion or FP):")
+                print("region".padding(toLength: 16, withPad: " ", startingAt: 0) + "    lw Dice  lw HD95 (mm)     TP     FP     FN"
+                    + "  legacy Dice  legacy HD95 (mm)")
+                let means = BraTSLesionWise.means(result.cases.compactMap(\.lesionWise))
+                for region in BraTSRegion.allCases {
+                    guard let m = means[region] else { continue }
+                    print(region.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + fixed(m["LesionWise_Score_Dice"], 9)
+                        + "  " + fixed(m["LesionWise_Score_HD95"], 12)
+                        + String(format: "  %5.2f  %5.2f  %5.2f", m["Num_TP"] ?? .nan, m["Num_FP"] ?? .nan, m["Num_FN"] ?? .nan)
+                        + "  " + fixed(m["Legacy_Dice"], 11) + "  " + fixed(m["Legacy_HD95"], 16))
+                }
+            }
             print("evaluated \(result.cases.count) case(s); wrote \(folder.path)/metrics.csv, \(summary?.lastPathComponent ?? "summary.json"), "
-                + "summary_extra.json, report.md" + (noPictures ? "" : " and pictures/"))
+                + "summary_extra.json, report.md" + (result.lesionWise == nil ? "" : ", lesions.csv") + (noPictures ? "" : " and pictures/"))
         }
     }
 

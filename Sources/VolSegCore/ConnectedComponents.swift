@@ -1,25 +1,33 @@
 import Foundation
-import VolSegCore
 
-/// Which neighbours touch: 6 share a face (scipy's and nnU-Net's default), 26 also share an edge
-/// or a corner.
+/// Which neighbours touch: 6 share a face (scipy's and nnU-Net's default), 18 also share an edge
+/// (scipy's `generate_binary_structure(3, 2)`), 26 also share a corner (cc3d's default).
 public enum Connectivity: Int, Sendable, CaseIterable {
     case faces = 6
+    case edges = 18
     case corners = 26
+
+    /// Whether the offset (each of dz, dy, dx in -1...1, not all 0) is a neighbour.
+    package func contains(dz: Int, dy: Int, dx: Int) -> Bool {
+        let steps = abs(dz) + abs(dy) + abs(dx)
+        switch self {
+        case .faces: return steps == 1
+        case .edges: return steps == 1 || steps == 2
+        case .corners: return steps >= 1
+        }
+    }
 
     /// The neighbours already visited in raster order (z, then y, then x): half of them.
     var backwardOffsets: [(dz: Int, dy: Int, dx: Int)] {
-        switch self {
-        case .faces: return [(-1, 0, 0), (0, -1, 0), (0, 0, -1)]
-        case .corners:
-            var offsets: [(Int, Int, Int)] = []
-            for dz in -1...0 {
-                for dy in -1...1 {
-                    for dx in -1...1 where dz < 0 || (dy < 0) || (dy == 0 && dx < 0) { offsets.append((dz, dy, dx)) }
+        var offsets: [(Int, Int, Int)] = []
+        for dz in -1...0 {
+            for dy in -1...1 {
+                for dx in -1...1 where (dz < 0 || dy < 0 || (dy == 0 && dx < 0)) && contains(dz: dz, dy: dy, dx: dx) {
+                    offsets.append((dz, dy, dx))
                 }
             }
-            return offsets
         }
+        return offsets
     }
 }
 
@@ -36,7 +44,7 @@ public struct ConnectedComponents {
     /// Voxel count of each component, components numbered 0..<count in order of their first voxel.
     public let sizes: [Int]
     /// Per voxel: the component number, or -1 for background. Empty (planned) in planning mode.
-    let table: ScratchBuffer<Int32>
+    package let table: ScratchBuffer<Int32>
 
     public var count: Int { sizes.count }
 
@@ -129,11 +137,11 @@ public struct ConnectedComponents {
 
 /// A scratch array of a plain type, allocated through `TensorStorage` so that the memory ledger
 /// counts it (and a planned one takes no memory).
-final class ScratchBuffer<Element> {
+package final class ScratchBuffer<Element> {
     let storage: TensorStorage
-    let count: Int
+    package let count: Int
 
-    init(count: Int, planned: Bool, zeroed: Bool = false) {
+    package init(count: Int, planned: Bool, zeroed: Bool = false) {
         precondition(MemoryLayout<Element>.stride <= MemoryLayout<Float>.stride * 4, "scratch elements are small")
         self.count = count
         let floats = (count * MemoryLayout<Element>.stride + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
@@ -141,7 +149,7 @@ final class ScratchBuffer<Element> {
     }
 
     /// nil for a planned buffer.
-    var pointer: UnsafeMutablePointer<Element>? {
+    package var pointer: UnsafeMutablePointer<Element>? {
         storage.pointer.map { UnsafeMutableRawPointer($0).bindMemory(to: Element.self, capacity: count) }
     }
 }
