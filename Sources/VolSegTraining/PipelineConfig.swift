@@ -1,5 +1,4 @@
 import Foundation
-import VolSegCore
 
 /// One training run described in a pipeline file (`pipelines/*.yaml`): the model, what the labels
 /// mean, preprocessing, patch and batch size (or `auto`, chosen under the memory budget),

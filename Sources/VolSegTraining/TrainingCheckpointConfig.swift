@@ -1,7 +1,6 @@
 import Foundation
 import VolSegInference
 import VolSegIO
-import VolSegModels
 import VolSegPreprocessing
 
 /// The checkpoint config of a training run is Inference's `ModelBundleConfig` (the one schema,
