@@ -28,6 +28,8 @@ public struct EvaluationOptions: Sendable {
     /// TN, nor in either surface), whatever the prediction says there.
     public var ignoreLabel: Int?
     public var surface: SurfaceMetricSettings
+    /// Score predictions whose affine differs from their reference's (the shape must still agree).
+    public var ignoreGeometry = false
     public var metrics: Set<EvaluationMetrics>
     /// The challenge whose parameters the lesion-wise metrics use.
     public var bratsChallenge: BraTSChallenge
@@ -98,7 +100,7 @@ public enum Evaluation {
                     convention: "\(convention.name): " + convention.labels.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
         }
-        for pair in matching.pairs { try checkGrids(pair) }
+        for pair in matching.pairs { try checkGrids(pair, ignoreGeometry: options.ignoreGeometry) }
         let lesionWiseConvention = options.metrics.contains(.bratsLesionWise)
             ? try BraTSLesionWise.convention(detected: matching.convention, regions: options.regions) : nil
 
@@ -148,6 +150,14 @@ public enum Evaluation {
             progress?(index + 1, pairs.count, result)
         }
 
+        // Values no evaluated label covers (a class the model predicts but nobody asked about, or a
+        // dataset with more labels than named): listed, never silently dropped.
+        let covered = Set(labels.flatMap(\.values)).union([0]).union(options.ignoreLabel.map { [$0] } ?? [])
+        let uncovered = seen.subtracting(covered).sorted()
+        if !uncovered.isEmpty {
+            warnings.append("label value(s) \(uncovered.map(String.init).joined(separator: ", ")) occur in the label maps "
+                + "but in no evaluated label or region; they are not scored")
+        }
         // A label absent from every reference and prediction is a normal outcome of a dataset
         // evaluation (a subset without enhancing tumour): nnU-Net writes NaN; so do we, and say so.
         for label in labels where Set(label.values).isDisjoint(with: seen) {
@@ -194,7 +204,11 @@ public enum Evaluation {
     }
 
     /// A prediction must lie on its reference's grid, and both must be single 3D volumes.
-    static func checkGrids(_ pair: EvaluationPair) throws {
+    /// How far a prediction's affine may stray from its reference's, per element of the 3x4 part:
+    /// float32 headers round-trip to about 1e-5 mm; a real misregistration is far larger.
+    static let affineTolerance = 1e-3
+
+    static func checkGrids(_ pair: EvaluationPair, ignoreGeometry: Bool = false) throws {
         let reference = try NIfTIReader.readHeader(pair.reference)
         let prediction = try NIfTIReader.readHeader(pair.prediction)
         for (header, url) in [(reference, pair.reference), (prediction, pair.prediction)] where header.volumeCount != 1 {
@@ -203,6 +217,13 @@ public enum Evaluation {
         if prediction.spatialShape != reference.spatialShape {
             throw EvaluationError.shapeMismatch(prediction: pair.prediction.path, predictionShape: prediction.spatialShape,
                                                 reference: pair.reference.path, referenceShape: reference.spatialShape)
+        }
+        guard !ignoreGeometry else { return }
+        var largest = 0.0
+        for r in 0..<3 { for c in 0..<4 { largest = max(largest, abs(prediction.affine[r, c] - reference.affine[r, c])) } }
+        if largest > affineTolerance {
+            throw EvaluationError.geometryMismatch(caseID: pair.caseID, prediction: pair.prediction.path,
+                                                   reference: pair.reference.path, largestDifference: largest)
         }
     }
 

@@ -11,6 +11,7 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case notALabelMap(path: String, reason: String)
     case labelValuesNotInDataset(values: [Int], labels: [String], convention: String)
     case invalidArgument(option: String, value: String, reason: String)
+    case geometryMismatch(caseID: String, prediction: String, reference: String, largestDifference: Double)
     case unreadableDatasetJSON(path: String, reason: String)
     case noLabels(references: String)
 
@@ -44,6 +45,9 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
                 + "are not labels of the reference dataset (\(convention))"
         case .invalidArgument(let option, let value, let reason):
             return "\(option) \(value): \(reason)"
+        case .geometryMismatch(let caseID, let prediction, let reference, let largest):
+            return "case \(caseID): \(prediction) lies on another grid than \(reference) (affines differ by up to "
+                + String(format: "%.4g", largest) + " mm); resample it onto the reference, or pass --ignore-geometry to score the voxels as they are"
         case .unreadableDatasetJSON(let path, let reason):
             return "\(path): \(reason)"
         case .noLabels(let references):

@@ -42,6 +42,11 @@ public enum EvaluationReport {
                 guard let picture = evaluation.picture else { continue }
                 try Data(picture).write(to: staging.appendingPathComponent("pictures/\(pictureName(evaluation.pair.caseID))"))
             }
+            // The set is complete only while its manifest exists: the old manifest goes first, the
+            // new one is written last, so a kill between the renames below leaves no manifest and
+            // never a mix of two evaluations that claims to be one.
+            let manifest = folder.appendingPathComponent(manifestName)
+            if manager.fileExists(atPath: manifest.path) { try manager.removeItem(at: manifest) }
             for (name, _) in files {
                 try move(staging.appendingPathComponent(name), to: folder.appendingPathComponent(name))
                 written.append(folder.appendingPathComponent(name))
@@ -54,6 +59,19 @@ public enum EvaluationReport {
                 try move(staging.appendingPathComponent("pictures"), to: pictures)
                 written.append(pictures)
             }
+            let entries = files.map { name, text -> PythonJSON in
+                .object(["file": .string(name), "bytes": .integer(text.utf8.count)])
+            }
+            let pictureCount = result.cases.filter { $0.picture != nil }.count
+            let manifestText = PythonJSON.object([
+                "files": .array(entries),
+                "pictures": .integer(pictureCount),
+                "cases": .integer(result.cases.count),
+                "written": .string(ISO8601DateFormatter().string(from: Date())),
+            ]).text() + "\n"
+            try Data(manifestText.utf8).write(to: staging.appendingPathComponent(manifestName))
+            try move(staging.appendingPathComponent(manifestName), to: manifest)
+            written.append(manifest)
         } catch let failure as Failure {
             if !existed { try? manager.removeItem(at: folder) }
             throw failure
@@ -63,6 +81,10 @@ public enum EvaluationReport {
         }
         return written
     }
+
+    /// Written last, listing the files of the set with their sizes: present only when the whole
+    /// set in the folder comes from one evaluation.
+    public static let manifestName = "evaluation_manifest.json"
 
     /// POSIX rename: replaces a file atomically (Foundation's moveItem refuses an existing target).
     static func move(_ source: URL, to target: URL) throws {

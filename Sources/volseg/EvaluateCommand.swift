@@ -90,6 +90,9 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .customLong("allow-missing"), help: "Evaluate the matched cases when some have no prediction or no reference.")
     var allowMissing = false
 
+    @Flag(name: .customLong("ignore-geometry"), help: "Score predictions whose affine differs from their reference's (same shape), voxel by voxel.")
+    var ignoreGeometry = false
+
     @Flag(name: .customLong("no-pictures"), help: "Skip the per-case pictures.")
     var noPictures = false
 
@@ -163,10 +166,11 @@ struct EvaluateCommand: ParsableCommand {
         let tolerances = try SurfaceMetricSettings.parseTolerances(nsdTolerance)
         let surface = SurfaceMetricSettings(hd95: hd95, assd: assd, nsdToleranceMM: tolerances.default ?? 1,
                                             nsdToleranceByLabel: tolerances.byLabel)
-        let options = EvaluationOptions(predictions: predictions!, references: references!,
+        var options = EvaluationOptions(predictions: predictions!, references: references!,
                                         labelArguments: labels, regions: regions, allowMissing: allowMissing || chill,
                                         pictures: !noPictures, labels: extraLabels, ignoreLabel: ignore, surface: surface,
                                         metrics: Set(metrics + [.standard]), bratsChallenge: bratsChallenge ?? .gli)
+        options.ignoreGeometry = ignoreGeometry
         let progress = ProgressDisplay(common)
         let result = try Evaluation.run(options) { done, total, evaluation in
             // Each case is a result worth a line of its own when there is no live line to show it.

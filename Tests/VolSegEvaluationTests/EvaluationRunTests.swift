@@ -167,7 +167,7 @@ final class EvaluationRunTests: XCTestCase {
         let out = folder.appendingPathComponent("out")
         try EvaluationReport.write(result, options: options, to: out)
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-        XCTAssertEqual(names, ["metrics.csv", "pictures", "report.md", "summary.json", "summary_extra.json"], "no staging folder left behind")
+        XCTAssertEqual(names, ["evaluation_manifest.json", "metrics.csv", "pictures", "report.md", "summary.json", "summary_extra.json"], "no staging folder left behind")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("pictures").path).sorted(),
                        ["a.png", "b.png"])
         let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
