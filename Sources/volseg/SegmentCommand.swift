@@ -113,6 +113,7 @@ struct SegmentCommand: ParsableCommand {
         if result.replacedNonFinite > 0 {
             warn("warning: \(image.path): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
         }
+        for warning in image.warnings { warn("\(warning)") }
         if let probabilitiesURL, let values = result.probabilities {
             try NIfTIWriter.writeFloatMap(values, like: image.header, to: probabilitiesURL)
         }
