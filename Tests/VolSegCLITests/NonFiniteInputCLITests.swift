@@ -43,4 +43,16 @@ extension SegmentCLITests {
         let info = try cli.run(["info", input.path, "--json"])
         XCTAssertTrue(info.stderr.contains("sform is sheared"), info.stderr)
     }
+
+    func testPlanMemoryPrintsThePredictedProcessPeak() throws {
+        let cli = try CLIRunner.make()
+        let model = try makeCheckpoint()
+        let input = try craftedInput("plan.nii")
+        let output = folder.appendingPathComponent("plan-mask.nii.gz")
+        let result = try cli.run(["segment", "-i", input.path, "-o", output.path, "-m", model.path, "--plan-memory"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("memory ledger peak"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("predicted process peak") && result.stdout.contains("reserve 256 MiB"), result.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+    }
 }
