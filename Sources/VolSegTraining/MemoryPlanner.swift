@@ -69,9 +69,9 @@ public enum MemoryBudgetError: Error, Equatable, CustomStringConvertible {
             return "peak resident memory \(MemorySize.describe(residentBytes)) exceeded the budget \(MemorySize.describe(budgetBytes)); the last checkpoint is kept"
         case .planTooLarge(let needed, let exact, let limitBytes, let limit, let plan, let pipeline):
             let need = exact ? "is predicted to need \(MemorySize.describe(needed)) (ledger peak + reserve)"
-                : "needs at least \(MemorySize.describe(needed)) (two batches, the network's output and the reserve, before any activation)"
+                : "needs at least \(MemorySize.describe(needed)) before any activation (two batches, the network's output, the reserve)"
             let advice = limit == "the budget" ? "raise --memory-budget or choose a smaller patch or batch"
-                : "choose a smaller patch or batch in the pipeline, or give --memory-budget to plan one that fits"
+                : "choose a smaller patch or batch in the pipeline (or `auto` with --memory-budget to plan one that fits)"
             return "\(pipeline): the plan (\(plan)) \(need), more than \(limit) (\(MemorySize.describe(limitBytes))); \(advice)"
         case .sizeOverflow(let patch, let batch, let pipeline):
             return "\(pipeline): patch \(patch) with batch \(batch) has more bytes than a 64-bit count holds"
