@@ -14,6 +14,22 @@ public enum ResourceUsage {
     /// Resident bytes now.
     public static var residentBytes: Int { statusField("VmRSS:") }
 
+    /// Resident memory outside the memory ledger: Swift runtime, Foundation, OpenBLAS, HDF5 and
+    /// libnifti code and buffers, thread stacks, NIfTI decode buffers and allocator slack.
+    /// Measured with `volseg train` on synthetic and real data (max RSS - ledger peak was below
+    /// 120 MiB, see `testPeakRSSStaysWithinLedgerPeakPlusReserve`), then given headroom. A
+    /// process is predicted to peak at the ledger's peak plus this.
+    public static let runtimeReserveBytes = 256 << 20
+
+    /// The machine's physical memory, sysconf(_SC_PHYS_PAGES) x page size; nil where the system
+    /// does not say. No plan larger than this can run, whatever the budget.
+    public static var physicalMemoryBytes: Int? {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return nil }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        return overflow ? Int.max : bytes
+    }
+
     /// Starts a new high-water mark at the current resident size (Linux: writing 5 to
     /// /proc/self/clear_refs). Returns false where the system does not allow it.
     @discardableResult

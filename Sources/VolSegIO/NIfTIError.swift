@@ -13,13 +13,24 @@ public enum NIfTIError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(path: String, shape: [Int], expected: [Int], reference: String)
     case invalidLabels(path: String, reason: String)
     case writeFailed(path: String, reason: String)
+    /// A single-file name (.nii, .nii.gz) whose magic is not "n+1" / "n+2": libnifti would read
+    /// it as ANALYZE 7.5 without a word. `found` is the bytes as escaped text.
+    case badMagic(path: String, found: String, expected: String)
+    /// pixdim[axis] (1...3) zero, negative or not finite: every spacing computed from it is wrong.
+    case invalidVoxelSize(path: String, axis: Int, value: Double)
+    /// vox_offset not finite, negative, inside the header, or past the end of the data file.
+    case invalidVoxOffset(path: String, offset: Double, reason: String)
+    /// A scaling that would make every voxel non-finite (infinite slope, or a used slope with a
+    /// non-finite intercept).
+    case invalidScaling(path: String, slope: Double, intercept: Double)
 
     public var path: String {
         switch self {
         case .missingFile(let p), .notNIfTI(let p, _), .invalidDimensions(let p, _),
              .unsupportedDatatype(let p, _), .absurdSize(let p, _, _), .truncatedData(let p, _, _),
              .notThreeDimensional(let p, _), .shapeMismatch(let p, _, _, _), .invalidLabels(let p, _),
-             .writeFailed(let p, _):
+             .writeFailed(let p, _), .badMagic(let p, _, _), .invalidVoxelSize(let p, _, _),
+             .invalidVoxOffset(let p, _, _), .invalidScaling(let p, _, _):
             return p
         }
     }
@@ -48,6 +59,15 @@ public enum NIfTIError: Error, Equatable, CustomStringConvertible {
             return "\(p): cannot write label map: \(reason)"
         case .writeFailed(let p, let reason):
             return "\(p): write failed: \(reason)"
+        case .badMagic(let p, let found, let expected):
+            return "\(p): NIfTI magic is \"\(found)\", a single-file NIfTI needs \"\(expected)\" "
+                + "(a .hdr/.img pair may be ANALYZE 7.5; a .nii may not)"
+        case .invalidVoxelSize(let p, let axis, let value):
+            return "\(p): voxel size pixdim[\(axis)] = \(value), must be a positive finite number of mm"
+        case .invalidVoxOffset(let p, let offset, let reason):
+            return "\(p): vox_offset = \(offset): \(reason)"
+        case .invalidScaling(let p, let slope, let intercept):
+            return "\(p): scl_slope = \(slope), scl_inter = \(intercept): scaling would make every voxel non-finite"
         }
     }
 }

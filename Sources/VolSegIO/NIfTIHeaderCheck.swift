@@ -15,6 +15,8 @@ struct NIfTIHeaderCheck {
     /// pixdim[0] as stored (qfac), which libnifti does not keep.
     let pixdim0: Double
     let isCompressed: Bool
+    /// The file's byte order differs from the machine's: voxels are swapped as they are read.
+    let swapped: Bool
 
     /// The most voxels VolSeg will allocate for one file (2^32 Float32 values = 16 GiB): larger
     /// claims come from corrupt headers, not from scans.
@@ -47,22 +49,33 @@ struct NIfTIHeaderCheck {
             throw NIfTIError.notNIfTI(path: path, reason: "header size field is \(Int32(littleEndian: sizeLE)), not 348 or 540")
         }
         let reader = RawFields(bytes: bytes, swapped: swapped)
-        let magic: [UInt8] = version == 1 ? Array(bytes[344..<347]) : Array(bytes[4..<7])
-        let magicText = String(decoding: magic, as: UTF8.self)
+        let magic: [UInt8] = version == 1 ? Array(bytes[344..<348]) : Array(bytes[4..<8])
+        let magicText = String(decoding: magic.prefix(3), as: UTF8.self)
         let singleFile = magicText == "n+1" || magicText == "n+2"
+        // libnifti reads a .nii whose magic is wrong as ANALYZE 7.5 (no scaling, no orientation)
+        // without a word; only a .hdr/.img pair may be ANALYZE.
+        if imagePathIfPair == nil {
+            let expected = version == 1 ? "n+1" : "n+2"
+            guard magicText == expected, magic[3] == 0 else {
+                throw NIfTIError.badMagic(path: path, found: escaped(magic), expected: expected)
+            }
+        }
 
-        let dim: [Int], datatype: Int, voxOffset: Int, pixdim0: Double
+        let dim: [Int], datatype: Int, rawVoxOffset: Double, pixdim: [Double], slope: Double, intercept: Double
         if version == 1 {
             dim = (0..<8).map { Int(reader.int16(40 + 2 * $0)) }
             datatype = Int(reader.int16(70))
-            pixdim0 = Double(reader.float32(76))
-            voxOffset = Int(max(0, reader.float32(108)))
+            pixdim = (0..<8).map { Double(reader.float32(76 + 4 * $0)) }
+            rawVoxOffset = Double(reader.float32(108))
+            slope = Double(reader.float32(112)); intercept = Double(reader.float32(116))
         } else {
             dim = (0..<8).map { Int(truncatingIfNeeded: reader.int64(16 + 8 * $0)) }
             datatype = Int(reader.int16(12))
-            pixdim0 = reader.float64(104)
-            voxOffset = Int(truncatingIfNeeded: reader.int64(168))
+            pixdim = (0..<8).map { reader.float64(104 + 8 * $0) }
+            rawVoxOffset = Double(reader.int64(168))
+            slope = reader.float64(176); intercept = reader.float64(184)
         }
+        let pixdim0 = pixdim[0]
 
         guard (1...7).contains(dim[0]) else {
             throw NIfTIError.invalidDimensions(path: path, reason: "dim[0] = \(dim[0]), must be 1...7")
@@ -83,20 +96,47 @@ struct NIfTIHeaderCheck {
             voxels = product
         }
 
+        // libnifti turns a zero or non-finite voxel size into 1 mm without a word.
+        for axis in 1...min(3, dim[0]) where !(pixdim[axis] > 0 && pixdim[axis].isFinite) {
+            throw NIfTIError.invalidVoxelSize(path: path, axis: axis, value: pixdim[axis])
+        }
+        // nibabel's rule: a slope of 0 or NaN means "no scaling" (nibabel itself writes NaN);
+        // an infinite slope, or a used slope with a non-finite intercept, is corrupt.
+        if slope.isInfinite || (slope != 0 && slope.isFinite && !intercept.isFinite) {
+            throw NIfTIError.invalidScaling(path: path, slope: slope, intercept: intercept)
+        }
+
         let dataPath = singleFile ? headerPath : (imagePathIfPair ?? headerPath)
         let compressed = dataPath.hasSuffix(".gz")
-        let dataOffset = singleFile ? voxOffset : max(0, voxOffset)
+        let headerEnd = version == 1 ? 348 : 540
+        guard rawVoxOffset.isFinite, rawVoxOffset >= 0, rawVoxOffset < Double(Int.max / 2) else {
+            throw NIfTIError.invalidVoxOffset(path: path, offset: rawVoxOffset, reason: "must be a finite byte offset, at least 0")
+        }
+        let dataOffset = Int(rawVoxOffset)
+        if singleFile && dataOffset < headerEnd {
+            throw NIfTIError.invalidVoxOffset(path: path, offset: rawVoxOffset,
+                                              reason: "the voxels would start inside the \(headerEnd)-byte header")
+        }
         let needed = dataOffset + voxels * bytesPerVoxel
         if !compressed {
             guard fm.fileExists(atPath: dataPath) else { throw NIfTIError.missingFile(path: dataPath) }
             let size = (try? fm.attributesOfItem(atPath: dataPath)[.size] as? Int) ?? 0
+            if dataOffset > size {
+                throw NIfTIError.invalidVoxOffset(path: path, offset: rawVoxOffset,
+                                                  reason: "past the end of \(dataPath) (\(size) bytes)")
+            }
             if size < needed {
                 throw NIfTIError.truncatedData(path: dataPath, expectedBytes: needed, availableBytes: size)
             }
         }
         return NIfTIHeaderCheck(headerPath: headerPath, dataPath: dataPath, version: version, dim: dim,
                                 datatype: datatype, voxOffset: dataOffset, pixdim0: pixdim0,
-                                isCompressed: compressed)
+                                isCompressed: compressed, swapped: swapped)
+    }
+
+    /// Magic bytes as text a user can read: printable ASCII as is, the rest as \xNN.
+    static func escaped(_ bytes: [UInt8]) -> String {
+        bytes.map { (32..<127).contains($0) && $0 != 92 ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
     }
 
     /// For a .hdr/.img pair (either name given), the header path and the image path.

@@ -6,11 +6,15 @@ public struct NIfTIInfo: Sendable {
     public var path: String
     public var header: NIfTIHeader
     public var statistics: NIfTIStatistics
+    /// Geometry warnings (a sheared affine); the JSON keeps the conformance fields only, so
+    /// `volseg info --json` prints these on stderr.
+    public var warnings: [NIfTIWarning]
 
     public init(volume: NIfTIVolume) {
         path = volume.path
         header = volume.header
         statistics = volume.statistics
+        warnings = volume.warnings
     }
 
     public static func read(_ url: URL) throws -> NIfTIInfo {
@@ -58,6 +62,7 @@ public struct NIfTIInfo: Sendable {
         if statistics.nonfiniteCount > 0 {
             lines.append("  warning: \(statistics.nonfiniteCount) NaN or infinite voxels")
         }
+        lines += warnings.map { "  \($0)" }
         if !header.description.isEmpty { lines.append("  description: \(header.description)") }
         lines.append("  affine:")
         lines += header.affine.rows.map { "    " + $0.map { String(format: "%10.4f", $0) }.joined(separator: " ") }

@@ -4,9 +4,10 @@ import VolSegCore
 
 /// Reads NIfTI-1 and NIfTI-2 files (.nii, .nii.gz, .hdr/.img) through libnifti2.
 ///
-/// Order of work: the raw header is checked first (`NIfTIHeaderCheck`: named errors for bad dims,
-/// datatypes, sizes and short files), then libnifti parses the header without data, then loads the
-/// data, which is converted to Float32 with scl_slope/scl_inter applied.
+/// Order of work: the raw header is checked first (`NIfTIHeaderCheck`: named errors for bad magic,
+/// dims, datatypes, voxel sizes, vox_offset, scaling and short files), then libnifti parses the
+/// header without data, then VolSeg reads the voxels itself (`NIfTIVoxelData`: libnifti's loader
+/// turns NaN and infinity into 0) and converts them to Float32 with scl_slope/scl_inter applied.
 public enum NIfTIReader {
     /// Reads only the header (cheap: no voxel data is read). Dataset checks use this.
     public static func readHeader(_ url: URL) throws -> NIfTIHeader {
@@ -27,16 +28,9 @@ public enum NIfTIReader {
             throw NIfTIError.notNIfTI(path: path, reason: "libnifti read dims \(header.dims) and datatype "
                 + "\(header.datatype), the raw header says \(Array(check.dim[1...check.dim[0]])) and \(check.datatype)")
         }
-        // libnifti allocates nvox * nbyper and fails on a short read (a truncated .gz).
-        if nifti_image_load(nim) != 0 || nim.pointee.data == nil {
-            let bytes = check.voxelCount * (NIfTIDatatype.bytesPerVoxel(check.datatype) ?? 1)
-            throw NIfTIError.truncatedData(path: check.dataPath, expectedBytes: check.voxOffset + bytes,
-                                           availableBytes: nil)
-        }
         let spatial = header.spatialShape
         let voxels = Tensor.empty([header.volumeCount, spatial[2], spatial[1], spatial[0]])
-        NIfTIDatatype.convert(UnsafeRawPointer(nim.pointee.data), code: header.datatype, count: voxels.count,
-                              scaling: header.scaling, into: voxels.data)
+        try NIfTIVoxelData.read(check, scaling: header.scaling, into: voxels.data, count: voxels.count)
         return NIfTIVolume(header: header, voxels: voxels, path: path)
     }
 

@@ -65,6 +65,7 @@ extension Segmenter {
                 if result.replacedNonFinite > 0 {
                     log("warning: \(item.id): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
                 }
+                for warning in image.warnings { log("\(warning)") }
                 try NIfTIWriter.writeLabelMap(result.labels, like: image.header, to: url)
                 report.written.append(item.id)
                 log("\(item.id): wrote \(url.path)")

@@ -45,10 +45,18 @@ public enum MemoryBudgetError: Error, Equatable, CustomStringConvertible {
     case budgetTooSmall(budgetBytes: Int, minimumBytes: Int, smallestPlan: String, pipeline: String)
     /// A resident-memory reading above the run's budget: the run stops with this error.
     case exceeded(residentBytes: Int, budgetBytes: Int)
+    /// A plan above the budget or the machine's physical memory, refused before it is built (by
+    /// its lower bound, `exact` false) or before it runs (its prediction, `exact` true).
+    case planTooLarge(neededBytes: Int, exact: Bool, limitBytes: Int, limit: String, plan: String, pipeline: String)
+    /// A patch (x y z) and batch whose byte count does not fit in 64 bits.
+    case sizeOverflow(patch: [Int], batch: Int, pipeline: String)
 
-    public var budgetBytes: Int {
+    /// The budget the error answers; nil when the limit was not a budget.
+    public var budgetBytes: Int? {
         switch self {
         case .budgetTooSmall(let budget, _, _, _), .exceeded(_, let budget): return budget
+        case .planTooLarge(_, _, let limit, let name, _, _): return name == "the budget" ? limit : nil
+        case .sizeOverflow: return nil
         }
     }
 
@@ -59,6 +67,14 @@ public enum MemoryBudgetError: Error, Equatable, CustomStringConvertible {
                 + "needs at least \(MemorySize.describe(minimumBytes)); use --memory-budget \(minimumBytes) or more"
         case .exceeded(let residentBytes, let budgetBytes):
             return "peak resident memory \(MemorySize.describe(residentBytes)) exceeded the budget \(MemorySize.describe(budgetBytes)); the last checkpoint is kept"
+        case .planTooLarge(let needed, let exact, let limitBytes, let limit, let plan, let pipeline):
+            let need = exact ? "is predicted to need \(MemorySize.describe(needed)) (ledger peak + reserve)"
+                : "needs at least \(MemorySize.describe(needed)) before any activation (two batches, the network's output, the reserve)"
+            let advice = limit == "the budget" ? "raise --memory-budget or choose a smaller patch or batch"
+                : "choose a smaller patch or batch in the pipeline (or `auto` with --memory-budget to plan one that fits)"
+            return "\(pipeline): the plan (\(plan)) \(need), more than \(limit) (\(MemorySize.describe(limitBytes))); \(advice)"
+        case .sizeOverflow(let patch, let batch, let pipeline):
+            return "\(pipeline): patch \(patch) with batch \(batch) has more bytes than a 64-bit count holds"
         }
     }
 }
@@ -75,7 +91,7 @@ public struct MemoryPlanner {
     /// code and buffers, thread stacks, NIfTI decode buffers and allocator slack. Measured with
     /// `volseg train` on synthetic and real data (max RSS - ledger peak was below 120 MiB, see the
     /// test `testPeakRSSStaysWithinLedgerPeakPlusReserve`), then given headroom.
-    public static let runtimeReserveBytes = 256 << 20
+    public static let runtimeReserveBytes = ResourceUsage.runtimeReserveBytes
     /// Preprocessing one case holds at most this many copies of its raw image and labels (the
     /// channels read and stacked, canonical copy, cleaned, cropped, normalised, resampled):
     /// measured 4.4 on 128^3 BraTS phantoms, checked by
@@ -84,10 +100,14 @@ public struct MemoryPlanner {
 
     public let config: PipelineConfig
     public let data: PlanningData
+    /// No plan above this runs, whatever the budget; the machine's by default (tests set it).
+    public var physicalMemoryBytes: Int?
 
-    public init(config: PipelineConfig, data: PlanningData) {
+    public init(config: PipelineConfig, data: PlanningData,
+                physicalMemoryBytes: Int? = ResourceUsage.physicalMemoryBytes) {
         self.config = config
         self.data = data
+        self.physicalMemoryBytes = physicalMemoryBytes
     }
 
     public func plan(budget: Int?) throws -> TrainingPlan {
@@ -110,6 +130,23 @@ public struct MemoryPlanner {
             patches = Self.shrinkingPatches(median: data.medianShape, divisor: divisor)
         }
         let batches = config.patch.batch.map { [$0] } ?? [2, 1]
+        let limit = PlanMemoryLimit(budget: budget, physical: physicalMemoryBytes)
+        let physical = PlanMemoryLimit(budget: nil, physical: physicalMemoryBytes)
+        func describe(_ patch: [Int], _ batch: Int, _ recompute: [String]) -> String {
+            "patch \(Array(patch.reversed())), batch \(batch)"
+                + (recompute.isEmpty ? "" : ", \(recompute.count == stages.count ? "every stage" : "\(recompute.count) stage(s)") recomputed")
+        }
+        // Checked before any planned tensor is built: a candidate whose lower bound is above the
+        // limit cannot fit, and planning it would take minutes for a 1024^3 patch.
+        func lowerBound(_ patch: [Int], _ batch: Int) throws -> Int {
+            try PlanLowerBound(patch: patch, batch: batch, channels: data.channels, outputChannels: data.labels.outputChannels,
+                               cacheBytes: data.cacheBytes, pipeline: config.sourcePath).bytes
+        }
+        func mightFit(_ patch: [Int], _ batch: Int) throws -> Bool { try lowerBound(patch, batch) <= limit.bytes }
+        func refuse(_ patch: [Int], _ batch: Int, _ recompute: [String], needed: Int, exact: Bool) -> MemoryBudgetError {
+            .planTooLarge(neededBytes: needed, exact: exact, limitBytes: limit.bytes, limit: limit.name,
+                          plan: describe(patch, batch, recompute), pipeline: config.sourcePath)
+        }
 
         func evaluate(_ patch: [Int], _ batch: Int, _ recompute: [String]) throws -> TrainingPlan {
             var plan = TrainingPlan(patchSize: patch, batchSize: batch, recompute: recompute)
@@ -121,7 +158,17 @@ public struct MemoryPlanner {
             return plan
         }
 
-        guard let budget else { return try evaluate(patches[0], batches[0], config.patch.recompute ?? []) }
+        guard let budget else {
+            let recompute = config.patch.recompute ?? []
+            let bound = try lowerBound(patches[0], batches[0])
+            if bound > limit.bytes { throw refuse(patches[0], batches[0], recompute, needed: bound, exact: false) }
+            let plan = try evaluate(patches[0], batches[0], recompute)
+            if plan.predictedPeakBytes > limit.bytes {
+                throw refuse(patches[0], batches[0], recompute, needed: plan.predictedPeakBytes, exact: true)
+            }
+            return plan
+        }
+        let fitting = limit.bytes
         // Candidates run from the largest patch down, so "fits" turns from false to true once
         // along them: binary searches find the largest patch that fits without recomputation and
         // the largest that fits with every stage recomputed, in a few planned steps each.
@@ -139,6 +186,7 @@ public struct MemoryPlanner {
         // stage, the first one backward reaches, that costs more than it frees (tiny U-Net at
         // 2 x 48^3: 78.9 MB stored, 98.9 MB with that stage recomputed, 69.6 MB with the encoder's).
         func helpfulStages(_ patch: [Int], _ batch: Int) throws -> [String] {
+            guard try lowerBound(patch, batch) <= physical.bytes else { return [] }
             var chosen: [String] = []
             var current = try evaluate(patch, batch, []).predictedPeakBytes
             while true {
@@ -154,20 +202,20 @@ public struct MemoryPlanner {
         }
         for batch in batches {
             let fixed = config.patch.recompute ?? []
-            let plain = try firstFitting { try evaluate(patches[$0], batch, fixed).predictedPeakBytes <= budget }
+            let plain = try firstFitting { try mightFit(patches[$0], batch) && evaluate(patches[$0], batch, fixed).predictedPeakBytes <= fitting }
             var recomputing: Int?
             var helpful: [String] = []
             if config.patch.recompute == nil, !stages.isEmpty, (plain ?? patches.count) > 0 {
                 helpful = try helpfulStages(patches[0], batch)
                 if !helpful.isEmpty {
-                    recomputing = try firstFitting { try evaluate(patches[$0], batch, helpful).predictedPeakBytes <= budget }
+                    recomputing = try firstFitting { try mightFit(patches[$0], batch) && evaluate(patches[$0], batch, helpful).predictedPeakBytes <= fitting }
                 }
             }
             // Recomputing stages keeps a larger patch: prefer it, with as few stages as fit.
             if let index = recomputing, index < (plain ?? patches.count) {
                 var chosen: [String] = []
                 var current = try evaluate(patches[index], batch, [])
-                while current.predictedPeakBytes > budget {
+                while current.predictedPeakBytes > fitting {
                     var best: TrainingPlan?
                     for stage in helpful where !chosen.contains(stage) {
                         let candidate = try evaluate(patches[index], batch, helpful.filter { chosen.contains($0) || $0 == stage })
@@ -177,17 +225,30 @@ public struct MemoryPlanner {
                     current = best
                     chosen = best.recompute
                 }
-                return current.predictedPeakBytes <= budget ? current : try evaluate(patches[index], batch, helpful)
+                return current.predictedPeakBytes <= fitting ? current : try evaluate(patches[index], batch, helpful)
             }
             if let index = plain { return try evaluate(patches[index], batch, fixed) }
         }
         // The smallest plan: the smallest patch and batch, with the stages that help recomputed.
-        let smallest = try evaluate(patches.last!, batches.last!,
-                                    config.patch.recompute ?? (stages.isEmpty ? [] : try helpfulStages(patches.last!, batches.last!)))
-        let description = "patch \(smallest.patchSizeXYZ), batch \(smallest.batchSize)"
-            + (smallest.recompute.isEmpty ? "" : ", \(smallest.recompute.count == stages.count ? "every stage" : "\(smallest.recompute.count) stage(s)") recomputed")
+        let (smallestPatch, smallestBatch) = (patches.last!, batches.last!)
+        // Past physical memory no budget helps: say so from the bound, without building the plan.
+        // Below it, the exact minimum is worth computing, as the budget to ask for.
+        let bound = try lowerBound(smallestPatch, smallestBatch)
+        if bound > physical.bytes {
+            throw MemoryBudgetError.planTooLarge(neededBytes: bound, exact: false, limitBytes: physical.bytes, limit: physical.name,
+                                                 plan: describe(smallestPatch, smallestBatch, config.patch.recompute ?? []),
+                                                 pipeline: config.sourcePath)
+        }
+        let smallest = try evaluate(smallestPatch, smallestBatch,
+                                    config.patch.recompute ?? (stages.isEmpty ? [] : try helpfulStages(smallestPatch, smallestBatch)))
+        if smallest.predictedPeakBytes > physical.bytes {
+            throw MemoryBudgetError.planTooLarge(neededBytes: smallest.predictedPeakBytes, exact: true, limitBytes: physical.bytes,
+                                                 limit: physical.name, plan: describe(smallestPatch, smallestBatch, smallest.recompute),
+                                                 pipeline: config.sourcePath)
+        }
         throw MemoryBudgetError.budgetTooSmall(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
-                                               smallestPlan: description, pipeline: config.sourcePath)
+                                               smallestPlan: describe(smallestPatch, smallestBatch, smallest.recompute),
+                                               pipeline: config.sourcePath)
     }
 
     /// Ledger bytes that one training step adds (two steps, so the optimizer state of the first

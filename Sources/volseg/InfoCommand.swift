@@ -29,5 +29,8 @@ struct InfoCommand: ParsableCommand {
         }
         let info = try NIfTIInfo.read(url)
         print(json ? info.json : info.text)
+        if json {
+            for warning in info.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        }
     }
 }

@@ -49,7 +49,7 @@ struct SegmentCommand: ParsableCommand {
     var resume = false
 
     @Flag(name: .customLong("plan-memory"),
-          help: "Print the memory ledger's peak for this run (planned: the network does no arithmetic) and write nothing.")
+          help: "Print the memory ledger's peak for this run and the predicted process peak (planned: the network does no arithmetic) and write nothing.")
     var planMemory = false
 
     @OptionGroup var common: CommonOptions
@@ -97,10 +97,16 @@ struct SegmentCommand: ParsableCommand {
             }
         }
         if planMemory {
+            let loaded = MemoryLedger.shared.currentBytes
             let (plan, peak) = try MemoryLedger.shared.measurePeak { try segmenter.segment(image, planned: true) }
+            // What `top` would show: the loaded image and model, the run's ledger peak above them,
+            // and the memory outside the ledger (runtime, libraries, thread stacks).
+            let process = loaded + peak + ResourceUsage.runtimeReserveBytes
             print("memory ledger peak for \(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of "
                   + "\(segmenter.bundle.inference().window)): \(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) "
                   + "above the loaded image")
+            print("predicted process peak \(MemorySize.describe(process)): loaded image and model \(MemorySize.format(loaded)) "
+                  + "+ ledger peak \(MemorySize.format(peak)) + reserve \(MemorySize.format(ResourceUsage.runtimeReserveBytes))")
             return
         }
         let started = Date()
@@ -113,6 +119,7 @@ struct SegmentCommand: ParsableCommand {
         if result.replacedNonFinite > 0 {
             warn("warning: \(image.path): \(result.replacedNonFinite) NaN or infinite voxels were read as 0")
         }
+        for warning in image.warnings { warn("\(warning)") }
         if let probabilitiesURL, let values = result.probabilities {
             try NIfTIWriter.writeFloatMap(values, like: image.header, to: probabilitiesURL)
         }

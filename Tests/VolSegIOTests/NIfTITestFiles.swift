@@ -29,3 +29,4 @@ enum NIfTITestFiles {
         try Data(bytes).write(to: url)
     }
 }
+
