@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # targets use @testable imports against the same optimised code users run.
 TEST_FLAGS := -c release -Xswiftc -enable-testing
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test demo bench fuzz clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -27,6 +27,10 @@ test: deps
 
 demo: deps build
 	./scripts/demo.sh
+
+# libFuzzer harnesses for the NIfTI, pipeline-YAML and checkpoint readers, FUZZ_SECONDS each (default 600).
+fuzz: deps
+	./fuzz/run.sh
 
 bench: build
 	.build/release/volseg bench kernels

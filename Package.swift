@@ -74,7 +74,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // Test helpers shared by the test targets: golden files, the shared data folder.
-        .target(name: "VolSegTestSupport", dependencies: ["VolSegCore", "VolSegIO"],
+        .target(name: "VolSegTestSupport", dependencies: ["VolSegCore", "VolSegIO", "CZlib"],
                 path: "Tests/VolSegTestSupport", swiftSettings: niftiInclude),
         .testTarget(name: "VolSegCoreTests", dependencies: ["VolSegCore", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),

@@ -1,0 +1,19 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer harnesses for VolSeg's readers of untrusted files (`make fuzz`). A package of its own,
+// so that `swift build` of VolSeg never sees them: they are built with -sanitize=fuzzer,address
+// and -parse-as-library (libFuzzer supplies main), which the product must not be.
+let package = Package(
+    name: "VolSegFuzz",
+    dependencies: [.package(name: "VolSeg", path: "..")],
+    targets: [
+        .executableTarget(name: "FuzzNIfTI", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+                          swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
+        .executableTarget(name: "FuzzPipelineYAML", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+                          swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+                          swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
+    ],
+    swiftLanguageModes: [.v5]
+)
