@@ -197,6 +197,7 @@ public final class Trainer {
         if isBest && mean.isFinite { session.state.bestDice = mean }
         session.epochSeconds.append(seconds)
         session.state.seconds = session.elapsedSeconds
+        try session.log.sync()
         try saveCheckpoints(model: session.model, optimizer: session.optimizer, runConfig: session.runConfig,
                             state: session.state, best: isBest)
         let state = session.state
