@@ -1,5 +1,4 @@
 import CNIfTI
-import CZlib
 import Foundation
 import VolSegCore
 
@@ -107,7 +106,7 @@ public enum NIfTIWriter {
                 // The image file's length is known exactly; a header of a pair is checked by reading it back.
                 let expected = file == imageFile && !compressed ? dataBytes : nil
                 try AtomicFile.flush(URL(fileURLWithPath: file), reportingAs: target, expectedBytes: expected)
-                if file == imageFile && compressed { try checkCompressedLength(file, expected: dataBytes, reportingAs: target) }
+                if file == imageFile && compressed { try NIfTIWholeFile.checkCompressedLength(file, expected: dataBytes, reportingAs: target) }
             }
             try checkHeader(headerFile, like: nim, reportingAs: finalURL(headerFile))
             for file in written { try AtomicFile.rename(URL(fileURLWithPath: file), to: finalURL(file)) }
@@ -148,26 +147,6 @@ public enum NIfTIWriter {
     private static func failure(_ code: Int32, url: URL, neededBytes: Int?, otherwise reason: String) -> Error {
         code != 0 ? FileWriteError.systemError(path: url.path, code: code, neededBytes: neededBytes)
             : NIfTIError.writeFailed(path: url.path, reason: reason)
-    }
-
-    /// Decompresses a written .gz file to the end: gzip's CRC and length trailer catch a file cut short.
-    private static func checkCompressedLength(_ file: String, expected: Int, reportingAs url: URL) throws {
-        guard let stream = gzopen(file, "rb") else {
-            throw FileWriteError.unreadable(path: url.path, reason: "gzip cannot open it")
-        }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var total = 0, n: Int32 = 0
-        repeat {
-            n = buffer.withUnsafeMutableBytes { gzread(stream, $0.baseAddress, UInt32($0.count)) }
-            if n > 0 { total += Int(n) }
-        } while n > 0
-        let closed = gzclose(stream)
-        guard n == 0, closed == Z_OK else {
-            throw FileWriteError.unreadable(path: url.path, reason: "the gzip stream ends early after \(total) bytes")
-        }
-        guard total == expected else {
-            throw FileWriteError.incomplete(path: url.path, expectedBytes: expected, foundBytes: total)
-        }
     }
 
     /// Reads the written header back: the dimensions and datatype must be those written.
