@@ -22,4 +22,3 @@ static inline size_t vs_h5t_variable(void) { return H5T_VARIABLE; }
 // thread-safe build the setting is per thread, so VolSegIO calls this before each operation.
 static inline void vs_h5e_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 static inline unsigned vs_h5f_obj_all(void) { return H5F_OBJ_ALL; }
-static inline hid_t vs_h5e_default(void) { return H5E_DEFAULT; }

@@ -93,10 +93,8 @@ extension HDF5Node {
         return (path == "/" ? "" : path) + "/" + relative
     }
 
-    /// The error for an HDF5 call that just failed (also recording the errno behind it, if any).
     func failure(_ operation: String, _ relative: String) -> HDF5Error {
-        file.noteSystemError()
-        return .failed(file: file.reportedPath, path: absolutePath(relative), operation: operation)
+        .failed(file: file.reportedPath, path: absolutePath(relative), operation: operation)
     }
 
     /// Opens the object at `path` (the caller closes it with H5Oclose), checking that it exists and
@@ -131,23 +129,6 @@ enum HDF5Library {
     /// close the file a second time and crash (see `HDF5File`). Called before any other HDF5 call.
     static func start() { _ = started }
     private static let started: Void = { H5dont_atexit() }()
-
-    /// The errno that HDF5's file driver put in its message ("errno = 28, error message = ...")
-    /// for the call that just failed, read from the error stack before another call clears it.
-    static func systemErrorOnStack() -> Int32? {
-        var code: Int32 = 0
-        _ = withUnsafeMutablePointer(to: &code) { pointer in
-            H5Ewalk2(vs_h5e_default(), H5E_WALK_DOWNWARD, { _, error, data in
-                guard let description = error?.pointee.desc, let data else { return 0 }
-                let text = String(cString: description)
-                guard let marker = text.range(of: "errno = ") else { return 0 }
-                guard let value = Int32(text[marker.upperBound...].prefix(while: \.isNumber)), value > 0 else { return 0 }
-                data.assumingMemoryBound(to: Int32.self).pointee = value
-                return 1
-            }, pointer)
-        }
-        return code > 0 ? code : nil
-    }
 
     /// Link creation that makes missing parent groups, as `mkdir -p` does.
     static let intermediateGroups: hid_t = {

@@ -95,7 +95,9 @@ final class AtomicFileTests: XCTestCase {
             }
         }
         try HDF5File.writeAtomically(to: url) { try $0.write(weight, to: "weights/w") }
-        XCTAssertEqual(try HDF5File(url).tensor("weights/w").toArray(), weight.toArray())
+        let written = try HDF5File(url)
+        XCTAssertEqual(try written.tensor("weights/w").toArray(), weight.toArray())
+        XCTAssertEqual(written.openObjectCount, 1, "a failed write left an HDF5 file open (or half closed)")
     }
 
     func testPNGOverTheLimitFailsNamingThePicture() {
