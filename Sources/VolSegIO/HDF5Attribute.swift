@@ -117,7 +117,7 @@ extension HDF5Node {
     }
 
     private func wrongCount(_ name: String, _ path: String, _ expected: String, _ count: Int) -> HDF5Error {
-        .wrongType(file: file.url.path, path: attributeLabel(name, path), expected: expected, found: "\(count) values")
+        .wrongType(file: file.reportedPath, path: attributeLabel(name, path), expected: expected, found: "\(count) values")
     }
 
     /// The open attribute, its stored type (both for the caller to close) and its element count.
@@ -126,14 +126,14 @@ extension HDF5Node {
         let object = try openObject(path, as: H5I_BADID, what: "object")
         defer { H5Oclose(object) }
         guard H5Aexists(object, name) > 0 else {
-            throw HDF5Error.missing(file: file.url.path, path: absolutePath(path), what: "attribute \"\(name)\"")
+            throw HDF5Error.missing(file: file.reportedPath, path: absolutePath(path), what: "attribute \"\(name)\"")
         }
         let attribute = H5Aopen(object, name, vs_h5p_default())
         guard attribute >= 0 else { throw failure("open attribute \"\(name)\" of", path) }
         let storedType = H5Aget_type(attribute)
         guard classes.contains(H5Tget_class(storedType)) else {
             defer { H5Aclose(attribute); H5Tclose(storedType) }
-            throw HDF5Error.wrongType(file: file.url.path, path: attributeLabel(name, path), expected: expected,
+            throw HDF5Error.wrongType(file: file.reportedPath, path: attributeLabel(name, path), expected: expected,
                                       found: HDF5Library.describe(storedType))
         }
         let space = H5Aget_space(attribute)

@@ -90,7 +90,7 @@ extension HDF5Node {
         let storedType = H5Dget_type(dataset)
         defer { H5Tclose(storedType) }
         guard classes.contains(H5Tget_class(storedType)) else {
-            throw HDF5Error.wrongType(file: file.url.path, path: absolutePath(path), expected: expected,
+            throw HDF5Error.wrongType(file: file.reportedPath, path: absolutePath(path), expected: expected,
                                       found: HDF5Library.describe(storedType))
         }
         let shape = try shape(ofDataset: dataset, path)
@@ -104,7 +104,7 @@ extension HDF5Node {
     private func writeDataset(_ values: UnsafeRawPointer?, shape: [Int], count: Int? = nil,
                               type: hid_t, to path: String) throws {
         vs_h5e_silence()
-        guard file.isOpen else { throw HDF5Error.closed(file: file.url.path) }
+        guard file.isOpen else { throw HDF5Error.closed(file: file.reportedPath) }
         if let count, count != shape.reduce(1, *) {
             preconditionFailure("\(count) values do not fill shape \(shape) for \(absolutePath(path))")
         }

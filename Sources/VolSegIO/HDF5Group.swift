@@ -28,8 +28,9 @@ public final class HDF5Group: HDF5Node {
     }
 
     deinit {
-        // After a strong close of the file the identifier is already gone.
-        if H5Iis_valid(locationID) > 0 { H5Gclose(locationID) }
+        // After a strong close of the file the identifier is already gone; after a failed one the
+        // file's state is torn down and must not be touched.
+        if !file.closeFailed && H5Iis_valid(locationID) > 0 { H5Gclose(locationID) }
     }
 }
 
@@ -93,23 +94,23 @@ extension HDF5Node {
     }
 
     func failure(_ operation: String, _ relative: String) -> HDF5Error {
-        .failed(file: file.url.path, path: absolutePath(relative), operation: operation)
+        .failed(file: file.reportedPath, path: absolutePath(relative), operation: operation)
     }
 
     /// Opens the object at `path` (the caller closes it with H5Oclose), checking that it exists and
     /// is of the expected kind, so that the error says which of the two went wrong.
     func openObject(_ path: String, as kind: H5I_type_t, what: String) throws -> hid_t {
         vs_h5e_silence()
-        guard file.isOpen else { throw HDF5Error.closed(file: file.url.path) }
+        guard file.isOpen else { throw HDF5Error.closed(file: file.reportedPath) }
         guard contains(path) else {
-            throw HDF5Error.missing(file: file.url.path, path: absolutePath(path), what: what)
+            throw HDF5Error.missing(file: file.reportedPath, path: absolutePath(path), what: what)
         }
         let id = H5Oopen(locationID, path, vs_h5p_default())
         guard id >= 0 else { throw failure("open", path) }
         let found = H5Iget_type(id)
         if found != kind && kind != H5I_BADID {
             H5Oclose(id)
-            throw HDF5Error.wrongType(file: file.url.path, path: absolutePath(path),
+            throw HDF5Error.wrongType(file: file.reportedPath, path: absolutePath(path),
                                       expected: "a \(what)", found: found == H5I_GROUP ? "a group" : "a dataset")
         }
         return id
@@ -124,6 +125,11 @@ extension HDF5Node {
 
 /// Property lists made once and shared: HDF5 copies them into each object it creates.
 enum HDF5Library {
+    /// Turns off HDF5's exit handler before the library starts: after a failed H5Fclose it would
+    /// close the file a second time and crash (see `HDF5File`). Called before any other HDF5 call.
+    static func start() { _ = started }
+    private static let started: Void = { H5dont_atexit() }()
+
     /// Link creation that makes missing parent groups, as `mkdir -p` does.
     static let intermediateGroups: hid_t = {
         let list = H5Pcreate(vs_h5p_link_create())

@@ -5,8 +5,9 @@ import VolSegCore
 /// Writes label maps and float maps on the grid of a reference scan, copying its geometry (qform,
 /// sform, their codes, pixdim, units) so that the output overlays the scan in any viewer.
 ///
-/// Files are written to a hidden temporary name in the same folder and renamed into place, so an
-/// error never leaves a half-written file under the requested name.
+/// Files are written under a temporary name in the same folder (`AtomicFile`), checked (libnifti's
+/// write results, the size on disk or the whole gzip stream, the header read back), flushed and
+/// renamed into place, so an error never leaves a half-written file under the requested name.
 public enum NIfTIWriter {
     /// Labels as uint8 (uint16 when a label exceeds 255), scl_slope 1 and scl_inter 0.
     /// `labels` is [D, H, W] or [1, D, H, W] on the reference grid; values must be whole numbers
@@ -83,43 +84,79 @@ public enum NIfTIWriter {
         nim.pointee.scl_inter = 0
         setFixedString(&nim.pointee.descrip, description)
 
-        let fm = FileManager.default
+        try AtomicFile.checkFolder(of: url)
         let folder = url.deletingLastPathComponent()
-        guard fm.isWritableFile(atPath: folder.path) else {
-            throw NIfTIError.writeFailed(path: url.path, reason: "folder \(folder.path) is missing or not writable")
-        }
-        let name = url.lastPathComponent
-        let temporaryPrefix = ".volseg-\(UUID().uuidString.prefix(8))-"
-        let temporary = folder.appendingPathComponent(temporaryPrefix + name)
+        let temporary = AtomicFile.temporaryURL(for: url, keepingExtension: true)
         guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
             throw NIfTIError.writeFailed(path: url.path, reason: "libnifti refused the file name")
         }
         // nifti_set_filenames picks the NIfTI-1 file type from the extension (.nii or .hdr/.img).
         // One file for .nii/.nii.gz; image then header for a .hdr/.img pair (header renamed last).
         let headerFile = String(cString: nim.pointee.fname), imageFile = String(cString: nim.pointee.iname)
+        let temporaryPrefix = String(temporary.lastPathComponent.dropLast(url.lastPathComponent.count))
         let written = headerFile == imageFile ? [headerFile] : [imageFile, headerFile]
-        func cleanUp() { for path in written { try? fm.removeItem(atPath: path) } }
+        func finalURL(_ file: String) -> URL {
+            folder.appendingPathComponent(String(URL(fileURLWithPath: file).lastPathComponent.dropFirst(temporaryPrefix.count)))
+        }
+        do {
+            try writeFiles(nim, to: url)
+            let dataBytes = Int(nim.pointee.iname_offset) + Int(nim.pointee.nvox) * Int(nim.pointee.nbyper)
+            for file in written {
+                let target = finalURL(file), compressed = file.hasSuffix(".gz")
+                // The image file's length is known exactly; a header of a pair is checked by reading it back.
+                let expected = file == imageFile && !compressed ? dataBytes : nil
+                try AtomicFile.flush(URL(fileURLWithPath: file), reportingAs: target, expectedBytes: expected)
+                if file == imageFile && compressed { try NIfTIWholeFile.checkCompressedLength(file, expected: dataBytes, reportingAs: target) }
+            }
+            try checkHeader(headerFile, like: nim, reportingAs: finalURL(headerFile))
+            for file in written { try AtomicFile.rename(URL(fileURLWithPath: file), to: finalURL(file)) }
+        } catch {
+            for file in written { unlink(file) }
+            throw error
+        }
+    }
 
-        nifti_image_write(nim)
-        // nifti_image_write reports nothing; read the header back to know the file is whole.
-        guard let back = nifti_image_read(headerFile, 0) else {
-            cleanUp()
-            throw NIfTIError.writeFailed(path: url.path, reason: "the written file cannot be read back (disk full?)")
+    /// Writes the header and then the voxels, checking libnifti's results (nifti_image_write
+    /// reports nothing: a full disk used to leave a short file that looked written).
+    private static func writeFiles(_ nim: UnsafeMutablePointer<nifti_image>, to url: URL) throws {
+        let dataBytes = Int(nim.pointee.nvox) * Int(nim.pointee.nbyper)
+        // libnifti sets the data offset (352 for a .nii) while it writes the header, so read it late.
+        var needed: Int? { url.path.hasSuffix(".gz") ? nil : Int(nim.pointee.iname_offset) + dataBytes }
+        errno = 0
+        // Bit 0 off: header only; bit 1 on: the file (the image file of a pair) is left open at the data offset.
+        var file = nifti_image_write_hdr_img(nim, 2, "wb")
+        guard file != nil else {
+            throw failure(errno, url: url, neededBytes: needed, otherwise: "libnifti could not write the header")
+        }
+        errno = 0
+        let wrote = nifti_write_buffer(file!, nim.pointee.data, Int64(dataBytes))
+        let writeError = errno
+        errno = 0
+        let closed = Xznzclose(&file)
+        let closeError = errno
+        if wrote != Int64(dataBytes) {
+            throw failure(writeError != 0 ? writeError : closeError, url: url, neededBytes: needed,
+                          otherwise: "libnifti wrote \(wrote) of \(dataBytes) voxel bytes")
+        }
+        if closed != 0 {
+            throw failure(closeError, url: url, neededBytes: needed, otherwise: "closing the file failed")
+        }
+    }
+
+    /// The errno's reason when the system gave one, else what libnifti's result says.
+    private static func failure(_ code: Int32, url: URL, neededBytes: Int?, otherwise reason: String) -> Error {
+        code != 0 ? FileWriteError.systemError(path: url.path, code: code, neededBytes: neededBytes)
+            : NIfTIError.writeFailed(path: url.path, reason: reason)
+    }
+
+    /// Reads the written header back: the dimensions and datatype must be those written.
+    private static func checkHeader(_ file: String, like nim: UnsafeMutablePointer<nifti_image>, reportingAs url: URL) throws {
+        guard let back = nifti_image_read(file, 0) else {
+            throw FileWriteError.unreadable(path: url.path, reason: "libnifti cannot read its header")
         }
         let ok = back.pointee.nvox == nim.pointee.nvox && back.pointee.datatype == nim.pointee.datatype
         nifti_image_free(back)
-        guard ok else {
-            cleanUp()
-            throw NIfTIError.writeFailed(path: url.path, reason: "the written header does not match")
-        }
-        for file in written {
-            let finalName = String(URL(fileURLWithPath: file).lastPathComponent.dropFirst(temporaryPrefix.count))
-            let final = folder.appendingPathComponent(finalName).path
-            if rename(file, final) != 0 {
-                cleanUp()
-                throw NIfTIError.writeFailed(path: final, reason: String(cString: strerror(errno)))
-            }
-        }
+        guard ok else { throw FileWriteError.unreadable(path: url.path, reason: "the header read back differs from the one written") }
     }
 
     /// qform (quaternion, offsets, qfac, code), sform (matrix, code), pixdim and units.

@@ -45,7 +45,8 @@ public enum PNGWriter {
         return file
     }
 
-    /// Encodes and writes to a temporary name in the same folder, then renames into place.
+    /// Encodes and writes to a temporary name in the same folder, then renames into place
+    /// (`AtomicFile`: a failed write leaves no file, and the error names `url`).
     public static func writeRGB(width: Int, height: Int, pixels: [UInt8], to url: URL) throws {
         let bytes: [UInt8]
         do {
@@ -53,22 +54,7 @@ public enum PNGWriter {
         } catch let failure as Failure {
             throw Failure(path: url.path, reason: failure.reason)
         }
-        let folder = url.deletingLastPathComponent()
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try Data(bytes).write(to: temporary)
-            // POSIX rename replaces an existing file atomically (Foundation's replaceItemAt does
-            // not work reliably on Linux).
-            if rename(temporary.path, url.path) != 0 {
-                throw Failure(path: url.path, reason: String(cString: strerror(errno)))
-            }
-        } catch let failure as Failure {
-            try? FileManager.default.removeItem(at: temporary)
-            throw failure
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw Failure(path: url.path, reason: "\(error.localizedDescription)")
-        }
+        try AtomicFile.write(Data(bytes), to: url)
     }
 
     /// A zlib stream (deflate with the zlib header and Adler-32), as IDAT requires.

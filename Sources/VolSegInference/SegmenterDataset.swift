@@ -25,7 +25,7 @@ extension Segmenter {
     /// dataset's convention where the meanings match (`adopt`).
     ///
     /// - Parameters:
-    ///   - skipExisting: leave cases whose output exists alone (resume an interrupted run).
+    ///   - skipExisting: leave cases whose output exists and is whole alone (resume an interrupted run).
     ///   - log: one line per event (warnings, cases done).
     ///   - progress: (case number from 1, case count, case id, windows done, windows total).
     public func segmentDataset(_ layout: any DatasetLayout, into folder: URL, skipExisting: Bool = false,
@@ -44,8 +44,13 @@ extension Segmenter {
             let pairs = renaming.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }.joined(separator: ", ")
             log("labels written in the \(layout.labelConvention.name) convention: \(pairs)")
         }
+        try OutputCheck.refuseFolder(folder, sameAs: layout.folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        AtomicFile.removeStaleTemporaries(in: folder)
         let (cases, problems) = layout.scan()
+        // Before any case is segmented: no output may be any case's input.
+        let inputs = cases.flatMap(\.files)
+        for item in cases { try OutputCheck.refuseOverwriting(inputs, with: Segmenter.outputURL(for: item.id, in: folder)) }
         var report = DatasetSegmentationReport()
         let listed = Set(cases.map(\.id))
         for problem in problems {
@@ -55,9 +60,14 @@ extension Segmenter {
         for (n, item) in cases.enumerated() {
             let url = Segmenter.outputURL(for: item.id, in: folder)
             if skipExisting && FileManager.default.fileExists(atPath: url.path) {
-                report.skipped.append(item.id)
-                log("\(item.id): \(url.lastPathComponent) exists, skipped")
-                continue
+                // Only a whole file counts as done: one cut short (a full disk under an older
+                // writer, another tool) would otherwise be skipped for good.
+                if NIfTIWholeFile.isWhole(url) {
+                    report.skipped.append(item.id)
+                    log("\(item.id): \(url.lastPathComponent) exists, skipped")
+                    continue
+                }
+                log("warning: \(item.id): \(url.lastPathComponent) exists but is not whole; segmenting it again")
             }
             do {
                 let image = try item.loadImage()

@@ -15,6 +15,8 @@ public struct TrainingOptions: Sendable {
     public var iterationsPerEpoch: Int?
     public var seed: UInt64 = 0
     public var resume = false
+    /// Replace a previous run in the run folder (without it, a folder holding checkpoint_last.h5 needs `resume`).
+    public var overwrite = false
     /// Stop (as if killed) once this many epochs are done in total (tests of --resume).
     public var stopAfterEpochs: Int?
 
@@ -62,15 +64,29 @@ public final class Trainer {
         return session.summary
     }
 
+    /// Checks, creates and locks the run folder (`RunFolder`), then sets the run up; a run that
+    /// fails to start leaves no folder it created behind.
+    func startSession() throws -> TrainingSession {
+        let runFolder = try RunFolder(options.runFolder, dataFolder: options.dataFolder,
+                                      resume: options.resume, overwrite: options.overwrite)
+        do {
+            let session = try startSession(in: runFolder)
+            session.runFolder = runFolder
+            return session
+        } catch {
+            runFolder.abandon()
+            throw error
+        }
+    }
+
     /// Reads and preprocesses the data, plans within the budget, builds the model and optimizer,
     /// and loads the checkpoint being resumed.
-    func startSession() throws -> TrainingSession {
+    private func startSession(in runFolder: RunFolder) throws -> TrainingSession {
         let started = Date()
         ResourceUsage.returnFreedMemoryToSystem()
         let ledger = MemoryLedger.shared
         ledger.resetPeak()
         ResourceUsage.resetPeakResident()
-        try FileManager.default.createDirectory(at: options.runFolder, withIntermediateDirectories: true)
 
         // Dropped once its tensors are copied into the model and optimizer (it holds a copy of both).
         var resumed = options.resume ? try readResumeCheckpoint() : nil
@@ -114,6 +130,7 @@ public final class Trainer {
         resumed = nil
 
         let structures = data.labels.reportedStructures.map(\.name)
+        if options.overwrite && !options.resume { runFolder.clearPreviousRun() }
         let log = try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: structures,
                                   keepIterations: options.resume ? state.iterationsDone : nil)
         let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize, foregroundShare: config.sampling.foregroundShare)
@@ -197,6 +214,7 @@ public final class Trainer {
         if isBest && mean.isFinite { session.state.bestDice = mean }
         session.epochSeconds.append(seconds)
         session.state.seconds = session.elapsedSeconds
+        try session.log.sync()
         try saveCheckpoints(model: session.model, optimizer: session.optimizer, runConfig: session.runConfig,
                             state: session.state, best: isBest)
         let state = session.state

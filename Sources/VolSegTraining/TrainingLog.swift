@@ -1,4 +1,5 @@
 import Foundation
+import VolSegIO
 
 /// RUNDIR/log.csv: one row per training step, `epoch,iteration,loss,lr,val_dice_<name>...,
 /// seconds,ledger_peak_bytes,rss_peak_bytes`. Validation columns are filled on the last step of
@@ -6,10 +7,14 @@ import Foundation
 /// checkpoint can be compared to 1e-6). Losses are written with 9 significant digits (every
 /// Float32 exactly), so identical runs give identical files apart from the time and memory
 /// columns. A resumed run first drops rows past the checkpoint it continues from.
+///
+/// The file is first written whole (`AtomicFile`), then rows are appended with write(2), so a full
+/// disk is an error naming log.csv and the reason, and `sync()` puts the rows on disk before a
+/// checkpoint says they happened.
 public final class TrainingLog {
     public let url: URL
     public let structureNames: [String]
-    private var handle: FileHandle?
+    private var descriptor: Int32 = -1
 
     public struct Row: Equatable, Sendable {
         public var epoch: Int
@@ -43,12 +48,17 @@ public final class TrainingLog {
                 if fields.count > 1, let iteration = Int(fields[1]), iteration < keep { text += line + "\n" }
             }
         }
-        try Data(text.utf8).write(to: url, options: .atomic)
-        handle = try FileHandle(forWritingTo: url)
-        try handle?.seekToEnd()
+        try AtomicFile.write(Data(text.utf8), to: url)
+        descriptor = open(url.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: nil) }
     }
 
-    deinit { try? handle?.close() }
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// fsync: the rows so far are on disk.
+    public func sync() throws {
+        guard fsync(descriptor) == 0 else { throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: nil) }
+    }
 
     public func append(_ row: Row) throws {
         let dice = structureNames.indices.map { i -> String in
@@ -59,7 +69,14 @@ public final class TrainingLog {
         let fields = [String(row.epoch), String(row.iteration), String(format: "%.9g", row.loss),
                       String(format: "%.9g", row.learningRate)] + dice
             + [String(format: "%.3f", row.seconds), String(row.ledgerPeakBytes), String(row.rssPeakBytes)]
-        try handle?.write(contentsOf: Data((fields.joined(separator: ",") + "\n").utf8))
+        let line = Array((fields.joined(separator: ",") + "\n").utf8)
+        var offset = 0
+        while offset < line.count {
+            let n = line.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, line.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw FileWriteError.systemError(path: url.path, code: n < 0 ? errno : EIO, neededBytes: nil) }
+            offset += n
+        }
     }
 
     /// Reads a log back (for curves.png and tests): rows in order.

@@ -29,6 +29,8 @@ final class TrainingSession {
     let started: Date
     let secondsBefore: Double
     let preprocessingPeak: Int
+    /// Held for the run: its lock keeps a second run out of the folder.
+    var runFolder: RunFolder?
 
     init(data: TrainingData, plan: TrainingPlan, model: SegmentationModel, parameters: [(name: String, tensor: Tensor)], optimizer: Optimizer,
          loss: SegmentationLoss, runConfig: ModelBundleConfig, validation: ValidationRunner, loader: BatchLoader,

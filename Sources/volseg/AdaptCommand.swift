@@ -3,6 +3,7 @@ import Foundation
 import VolSegAdaptation
 import VolSegCore
 import VolSegInference
+import VolSegIO
 import VolSegNN
 import VolSegTraining
 
@@ -101,10 +102,15 @@ struct AdaptCommand: ParsableCommand {
     func run() throws {
         common.apply()
         let modelURL = URL(fileURLWithPath: model), outURL = URL(fileURLWithPath: out)
+        // Before any work: the output's folder must be writable and the output no input.
+        try AtomicFile.checkFolder(of: outURL)
+        try OutputCheck.refuseOverwriting([modelURL] + data.map { URL(fileURLWithPath: $0) }, with: outURL)
+        AtomicFile.removeStaleTemporaries(in: outURL.deletingLastPathComponent())
         let bundle = try ModelBundle.load(modelURL)
         // Refused before any target is read: a model without BatchNorm has nothing to adapt.
         _ = try BatchNormLayers(model: bundle.model, modelName: model)
         let target = try AdaptationTarget.find(data.map { URL(fileURLWithPath: $0) }, modalities: bundle.config.modalities)
+        try OutputCheck.refuseOverwriting(target.files, with: outURL)
         let progress = ProgressDisplay(common)
         let say: (String) -> Void = { progress.clear(); if !common.quiet { print($0) } }
         say("target: \(target.scans.count) scan(s)")

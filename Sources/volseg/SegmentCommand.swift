@@ -75,7 +75,10 @@ struct SegmentCommand: ParsableCommand {
             let found = try SegmenterInput.caseFiles(in: first, modalities: bundle.config.modalities)
             let out = isNIfTIName(output) ? URL(fileURLWithPath: output)
                 : Segmenter.outputURL(for: found.id, in: URL(fileURLWithPath: output))
-            if !isNIfTIName(output) { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
+            if !isNIfTIName(output) {
+                try OutputCheck.refuseFolder(URL(fileURLWithPath: output), sameAs: first)
+                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            }
             return try runImage(found.files, output: out, segmenter: segmenter, progress: progress)
         }
         guard isNIfTIName(output) else {
@@ -85,17 +88,24 @@ struct SegmentCommand: ParsableCommand {
                      segmenter: segmenter, progress: progress)
     }
 
-    /// One image: read and check every channel, check where the output goes, then compute, then
-    /// write (probabilities first, the label map last; nothing is left behind on an error).
+    /// One image: check where the outputs go (writable folders, never an input), read and check
+    /// every channel, then compute, then write (probabilities first, the label map last; nothing is
+    /// left behind on an error).
     func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressDisplay) throws {
-        let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
         let probabilitiesURL = probabilities.map { URL(fileURLWithPath: $0) }
-        for url in [output] + (probabilitiesURL.map { [$0] } ?? []) {
+        let outputs = [output] + (probabilitiesURL.map { [$0] } ?? [])
+        for url in outputs {
             let folder = url.deletingLastPathComponent()
             guard FileManager.default.isWritableFile(atPath: folder.path) else {
                 throw SegmentationInputError.outputNotWritable(path: url.path, folder: folder.path)
             }
+            try OutputCheck.refuseOverwriting(files + [URL(fileURLWithPath: model)], with: url)
+            AtomicFile.removeStaleTemporaries(in: folder)
         }
+        if let probabilitiesURL, probabilitiesURL.standardizedFileURL == output.standardizedFileURL {
+            throw ValidationError("--probabilities \(probabilitiesURL.path) is also the label map's path; name another file")
+        }
+        let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
         if planMemory {
             let loaded = MemoryLedger.shared.currentBytes
             let (plan, peak) = try MemoryLedger.shared.measurePeak { try segmenter.segment(image, planned: true) }

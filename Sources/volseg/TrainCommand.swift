@@ -12,7 +12,8 @@ struct TrainCommand: ParsableCommand {
             Dice), log.csv (one row per step) and curves.png. With --memory-budget the run plans \
             patch, batch and recomputed stages to fit (when the pipeline says auto), refuses a budget \
             that nothing fits, and stops if resident memory ever exceeds it. --epochs is the total, \
-            also with --resume, which continues RUNDIR/checkpoint_last.h5 exactly.
+            also with --resume, which continues RUNDIR/checkpoint_last.h5 exactly. A folder holding a run \
+            needs --resume or --overwrite; while a run trains, RUNDIR/.volseg.lock keeps a second one out.
             """)
 
     @Option(name: .long, help: "Pipeline file (pipelines/*.yaml).")
@@ -37,12 +38,16 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Continue RUNDIR/checkpoint_last.h5.")
     var resume = false
 
+    @Flag(name: .long, help: "Replace the run in RUNDIR (its checkpoints, log.csv and curves.png); without it, or --resume, a folder holding checkpoint_last.h5 is refused.")
+    var overwrite = false
+
     @Option(name: .customLong("stop-after-epochs"), help: "Stop once this many epochs are done in total, as if killed (for tests of --resume).")
     var stopAfterEpochs: Int?
 
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        if resume && overwrite { throw ValidationError("--resume continues the run in --out and --overwrite replaces it: give one") }
         for (name, value) in [("--epochs", epochs), ("--iterations-per-epoch", iterationsPerEpoch), ("--stop-after-epochs", stopAfterEpochs)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
         }
@@ -57,6 +62,7 @@ struct TrainCommand: ParsableCommand {
         options.iterationsPerEpoch = iterationsPerEpoch
         options.seed = common.seed
         options.resume = resume
+        options.overwrite = overwrite
         options.stopAfterEpochs = stopAfterEpochs
         let progress = ProgressDisplay(common)
         defer { progress.clear() }

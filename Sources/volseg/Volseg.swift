@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import VolSegCore
 
 @main
@@ -12,4 +13,12 @@ struct Volseg: ParsableCommand {
             AdaptCommand.self, ShiftCommand.self, InfoCommand.self, ModelsCommand.self, ForwardCommand.self,
             SynthCommand.self, BenchCommand.self,
         ])
+
+    /// A file-size limit (ulimit -f) kills a process with SIGXFSZ by default, before any error can
+    /// be reported or a temporary file removed; ignored, the write fails with EFBIG and the error
+    /// says "file size limit exceeded writing OUT".
+    static func main() {
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }

@@ -21,8 +21,19 @@ struct CLIRunner {
     }
 
     func run(_ arguments: [String]) throws -> Result {
+        try run(executable: binary, arguments)
+    }
+
+    /// Runs volseg under `ulimit -f blocks` (dash counts 512-byte blocks, bash 1024: choose limits
+    /// that both interpretations put below the file the test means to cut short).
+    func run(fileSizeLimitBlocks blocks: Int, _ arguments: [String]) throws -> Result {
+        try run(executable: URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "ulimit -f \(blocks); exec \"$0\" \"$@\"", binary.path] + arguments)
+    }
+
+    private func run(executable: URL, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
