@@ -8,11 +8,12 @@ let package = Package(
     name: "VolSegFuzz",
     dependencies: [.package(name: "VolSeg", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzNIfTI", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzNIfTI", dependencies: ["FuzzSupport", .product(name: "VolSeg", package: "VolSeg")],
                           swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
-        .executableTarget(name: "FuzzPipelineYAML", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+        .executableTarget(name: "FuzzPipelineYAML", dependencies: ["FuzzSupport", .product(name: "VolSeg", package: "VolSeg")],
                           swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
-        .executableTarget(name: "FuzzCheckpoint", dependencies: [.product(name: "VolSeg", package: "VolSeg")],
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzSupport", .product(name: "VolSeg", package: "VolSeg")],
                           swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
     ],
     swiftLanguageModes: [.v5]

@@ -79,13 +79,44 @@ final class PipelineYAMLReader {
         return nil
     }
 
+    /// A plain scalar as a whole number: decimal with an optional sign, or 0x/0o. Read here, not
+    /// with Yams's `Node.int`, whose YAML 1.1 base-60 form (`1:20:30`) traps on overflow (found by
+    /// `make fuzz`); `Int(_:radix:)` answers nil instead.
+    static func integer(_ node: Node) -> Int? {
+        guard case .scalar(let scalar) = node, scalar.style == .plain else { return nil }
+        var text = scalar.string.replacingOccurrences(of: "_", with: "")
+        var sign = 1
+        if text.hasPrefix("-") { sign = -1; text.removeFirst() } else if text.hasPrefix("+") { text.removeFirst() }
+        let lowered = text.lowercased()
+        let magnitude: Int?
+        if lowered.hasPrefix("0x") { magnitude = Int(lowered.dropFirst(2), radix: 16) }
+        else if lowered.hasPrefix("0o") { magnitude = Int(lowered.dropFirst(2), radix: 8) }
+        else if !text.isEmpty && text.allSatisfy(\.isASCII) { magnitude = Int(text, radix: 10) }
+        else { magnitude = nil }
+        return magnitude.map { sign * $0 }
+    }
+
+    /// A plain scalar as a number: a whole number, a decimal or exponent form, or YAML's `.inf` and
+    /// `.nan` (refused later where a finite value is needed). No base-60 forms (see `integer`).
+    static func number(_ node: Node) -> Double? {
+        if let whole = integer(node) { return Double(whole) }
+        guard case .scalar(let scalar) = node, scalar.style == .plain else { return nil }
+        let text = scalar.string.replacingOccurrences(of: "_", with: "")
+        switch text.lowercased() {
+        case ".inf", "+.inf": return .infinity
+        case "-.inf": return -.infinity
+        case ".nan": return .nan
+        default: return Double(text)
+        }
+    }
+
     func int(_ key: String, default fallback: Int, minimum: Int = 1) throws -> Int {
         guard let n = node(key) else { return fallback }
         return try intValue(n, key: key, minimum: minimum)
     }
 
     func intValue(_ n: Node, key: String, minimum: Int) throws -> Int {
-        guard let value = n.int else { throw error(key, "must be a whole number, got \(Self.describe(n))", node: n) }
+        guard let value = Self.integer(n) else { throw error(key, "must be a whole number, got \(Self.describe(n))", node: n) }
         guard value >= minimum else { throw error(key, "must be at least \(minimum), got \(value)", node: n) }
         return value
     }
@@ -97,7 +128,7 @@ final class PipelineYAMLReader {
 
     func doubleValue(_ n: Node, key: String, range: ClosedRange<Double>? = nil) throws -> Double {
         // YAML 1.1 reads `1e-5` (no dot, unsigned exponent) as a string; accept it as people write it.
-        guard let value = n.float ?? scalarString(n).flatMap(Double.init), value.isFinite else {
+        guard let value = Self.number(n) ?? scalarString(n).flatMap(Double.init), value.isFinite else {
             throw error(key, "must be a number, got \(Self.describe(n))", node: n)
         }
         if let range, !range.contains(value) {
@@ -176,7 +207,7 @@ final class PipelineYAMLReader {
     func autoOrInt(_ key: String) throws -> Int?? {
         guard let n = node(key) else { return .none }
         if scalarString(n)?.lowercased() == "auto" { return .some(nil) }
-        guard n.int != nil else { throw error(key, "must be auto or a whole number, got \(Self.describe(n))", node: n) }
+        guard Self.integer(n) != nil else { throw error(key, "must be auto or a whole number, got \(Self.describe(n))", node: n) }
         return .some(try intValue(n, key: key, minimum: 1))
     }
 
@@ -200,8 +231,8 @@ final class PipelineYAMLReader {
         case .scalar(let s):
             if node.null != nil { return NSNull() }
             if let b = node.bool { return b }
-            if let i = node.int { return i }
-            if let d = node.float ?? Double(s.string) , s.style == .plain { return d }
+            if let i = integer(node) { return i }
+            if s.style == .plain, let d = number(node) { return d }
             return s.string
         }
     }

@@ -164,4 +164,20 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertTrue(error("model: {name: unet3d}\nmodel: {name: stunet-s}\n").contains("twice") || error("model: {name: unet3d}\nmodel: {name: stunet-s}\n").contains("model"))
         XCTAssertTrue(error(": : :").contains("test.yaml"))
     }
+
+    /// Found by `make fuzz` (FuzzPipelineYAML): a YAML 1.1 base-60 integer too large for Int made
+    /// Yams's `Node.int` trap (arithmetic overflow) and killed the process; it is a named error now.
+    func testBaseSixtyIntegerTooLargeIsAnErrorNotACrash() {
+        let yaml = """
+            model: {name: unet3d, config: {widths: [4, 8], convs_per_stage: 1, deep_supervision: false}}
+            data: {labels: lits}
+            training:
+              epochs: 1:59:59:59:59:59:59:59:59:59:59:59:59
+            """
+        XCTAssertThrowsError(try PipelineConfig.parse(yaml, path: "fuzz.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("epochs") && "\(error)".contains("whole number"), "\(error)")
+        }
+        // Plain whole numbers, hexadecimal and signs still read as before.
+        XCTAssertEqual(try PipelineConfig.parse("model: {name: unet3d, config: {widths: [4, 8], convs_per_stage: 1, deep_supervision: false}}\ndata: {labels: lits}\ntraining: {epochs: 0x10}", path: "x.yaml").training.epochs, 16)
+    }
 }
