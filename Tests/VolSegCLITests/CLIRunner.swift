@@ -20,6 +20,16 @@ struct CLIRunner {
         let stderr: String
     }
 
+    /// A synthetic BraTS dataset of 32^3 cases at `url`, made once (tests share it).
+    func syntheticBraTS(at url: URL, cases: Int, seed: Int) throws -> URL {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            let result = try run(["synth", "brats", "--cases", String(cases), "--out", url.path, "--size", "32", "32", "32",
+                                  "--seed", String(seed)])
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        return url
+    }
+
     func run(_ arguments: [String]) throws -> Result {
         try run(executable: binary, arguments)
     }

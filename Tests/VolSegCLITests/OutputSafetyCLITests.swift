@@ -21,12 +21,7 @@ final class OutputSafetyCLITests: XCTestCase {
     }
 
     func data(_ cli: CLIRunner) throws -> URL {
-        let url = Self.folder.appendingPathComponent("synth")
-        if !FileManager.default.fileExists(atPath: url.path) {
-            let result = try cli.run(["synth", "brats", "--cases", "3", "--out", url.path, "--size", "32", "32", "32", "--seed", "2"])
-            XCTAssertEqual(result.status, 0, result.stderr)
-        }
-        return url
+        try cli.syntheticBraTS(at: Self.folder.appendingPathComponent("synth"), cases: 3, seed: 2)
     }
 
     func testSegmentRefusesToOverwriteAnInputItsHardLinkOrTheDatasetFolder() throws {

@@ -23,12 +23,7 @@ final class WriteFaultCLITests: XCTestCase {
 
     /// One synthetic BraTS case (32^3), shared by the tests.
     func data(_ cli: CLIRunner) throws -> URL {
-        let url = Self.folder.appendingPathComponent("synth")
-        if !FileManager.default.fileExists(atPath: url.path) {
-            let result = try cli.run(["synth", "brats", "--cases", "2", "--out", url.path, "--size", "32", "32", "32", "--seed", "4"])
-            XCTAssertEqual(result.status, 0, result.stderr)
-        }
-        return url
+        try cli.syntheticBraTS(at: Self.folder.appendingPathComponent("synth"), cases: 2, seed: 4)
     }
 
     func temporaries(in folder: URL) -> [String] {
