@@ -114,6 +114,8 @@ struct EvaluateCommand: ParsableCommand {
     var isNNUNetForm: Bool { !folders.isEmpty }
 
     func validate() throws {
+        if datasetJSON != nil && plansJSON == nil { throw ValidationError("-djfile goes with -pfile plans.json, as in nnUNetv2_evaluate_folder") }
+        if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if let bratsChallenge, !metrics.contains(.bratsLesionWise) {
             throw ValidationError("--brats-challenge \(bratsChallenge.rawValue) goes with --metrics brats-lesionwise")
         }
@@ -129,8 +131,6 @@ struct EvaluateCommand: ParsableCommand {
             }
             return
         }
-        if datasetJSON != nil && plansJSON == nil { throw ValidationError("-djfile goes with -pfile plans.json, as in nnUNetv2_evaluate_folder") }
-        if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if model != nil || data != nil {
             if model == nil || data == nil { throw ValidationError("--model and --data go together") }
             if pred != nil || ref != nil { throw ValidationError("--model/--data predict the cases; leave out --pred and --ref") }
