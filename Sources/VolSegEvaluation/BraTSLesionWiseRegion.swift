@@ -29,7 +29,8 @@ extension BraTSLesionWise {
 
         let (tp, fp, fn) = EvaluationMask.overlap(prediction: prediction, reference: reference)
         let emptyBoth = prediction.isEmpty && reference.isEmpty
-        let legacyDice = emptyBoth ? 1 : 2 * Double(tp) / Double(prediction.count + reference.count)
+        // The BraTS code's own value for a region empty in both is 1 (the one Dice rule says NaN).
+        let legacyDice = emptyBoth ? 1 : MetricScores.dice(tp: tp, fp: fp, fn: fn)
         let legacyHD95 = emptyBoth ? 0 : finite(SurfaceElements(prediction: prediction, reference: reference,
                                                                 spacingXYZ: spacingXYZ).robustHausdorff(percent: 95))
         let tn = total - tp - fp - fn
@@ -74,7 +75,7 @@ extension BraTSLesionWise {
                 var both = 0
                 for (a, b) in zip(lesionMask, predictedMask) where a != 0 && b != 0 { both += 1 }
                 let predictedVoxels = sortedMatches.reduce(0) { $0 + components.sizes[$1] }
-                let dice = 2 * Double(both) / Double(predictedVoxels + lesion.voxels)
+                let dice = MetricScores.dice(tp: both, fp: predictedVoxels - both, fn: lesion.voxels - both)
                 let hd95 = SurfaceElements(prediction: EvaluationMask(voxels: predictedMask, shape: box.shape),
                                            reference: EvaluationMask(voxels: lesionMask, shape: box.shape),
                                            spacingXYZ: spacingXYZ).robustHausdorff(percent: 95)
