@@ -37,7 +37,11 @@ extension HDF5Node {
         if H5Tis_variable_str(storedType) > 0 {
             H5Tset_size(memoryType, vs_h5t_variable())
             var pointer: UnsafeMutablePointer<CChar>? = nil
-            guard H5Aread(attribute, memoryType, &pointer) >= 0 else { throw failure("read attribute \"\(name)\" of", path) }
+            // The variable-length read is where libhdf5 loops on a corrupt global heap: guarded.
+            let status = LibraryStallWatchdog.guarding("reading attribute \"\(name)\" of \(file.reportedPath)") {
+                H5Aread(attribute, memoryType, &pointer)
+            }
+            guard status >= 0 else { throw failure("read attribute \"\(name)\" of", path) }
             defer { H5free_memory(pointer) }
             return pointer.map { String(cString: $0) } ?? ""
         }

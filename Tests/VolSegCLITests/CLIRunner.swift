@@ -41,6 +41,13 @@ struct CLIRunner {
                 ["-c", "ulimit -f \(blocks); exec \"$0\" \"$@\"", binary.path] + arguments)
     }
 
+    /// Runs volseg with extra environment variables (through env(1), so the test's own
+    /// environment is inherited as it is).
+    func run(environment: [String: String], _ arguments: [String]) throws -> Result {
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return try run(executable: URL(fileURLWithPath: "/usr/bin/env"), assignments + [binary.path] + arguments)
+    }
+
     private func run(executable: URL, _ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = executable
