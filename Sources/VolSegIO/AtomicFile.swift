@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// Writes files that appear whole or not at all, for every output VolSeg writes (label maps,
 /// checkpoints, logs, pictures, reports).
@@ -72,6 +73,7 @@ public enum AtomicFile {
     /// Renames a flushed temporary file over `url` (POSIX rename replaces atomically; Foundation's
     /// replaceItemAt does not work reliably on Linux) and flushes the folder so the new name lasts.
     public static func rename(_ temporary: URL, to url: URL) throws {
+        FaultPoint.reached("write.beforeRename", file: url.path)
         guard Foundation.rename(temporary.path, url.path) == 0 else {
             throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: nil)
         }
@@ -86,19 +88,30 @@ public enum AtomicFile {
         guard descriptor >= 0 else { throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: data.count) }
         var failure: Int32 = 0
         data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += n
-            }
+            // In two halves, so that `write.partial` can stop a test run between them with the
+            // temporary file cut short, as a kill during a long write leaves it.
+            let half = raw.count / 2
+            failure = writeFully(descriptor, raw, from: 0, to: half)
+            guard failure == 0 else { return }
+            FaultPoint.reached("write.partial", file: url.path)
+            failure = writeFully(descriptor, raw, from: half, to: raw.count)
         }
         if close(descriptor) != 0 && failure == 0 { failure = errno }
         if failure != 0 { throw FileWriteError.systemError(path: url.path, code: failure, neededBytes: data.count) }
+    }
+
+    /// write(2) until `raw[start..<end]` is written; the errno of a failure, else 0.
+    private static func writeFully(_ descriptor: Int32, _ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int32 {
+        var offset = start
+        while offset < end {
+            let n = Foundation.write(descriptor, raw.baseAddress! + offset, end - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return 0
     }
 
     /// Removes temporary files in `folder` left by VolSeg processes that are gone (their pid no

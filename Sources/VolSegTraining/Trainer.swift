@@ -176,6 +176,7 @@ public final class Trainer {
                 throw TrainingSetupError.diverged(epoch: epoch, step: session.state.iterationsDone, loss: value, pipeline: config.sourcePath)
             }
             lossSum += Double(value)
+            FaultPoint.reached("train.step")
             var dice: [Double] = []
             if step == steps - 1 && !session.data.validation.isEmpty
                 && ((epoch + 1) % config.validation.every == 0 || epoch == epochs - 1) {
@@ -197,6 +198,7 @@ public final class Trainer {
             progress.step(epoch: epoch, epochs: epochs, step: step + 1, steps: steps, loss: value,
                           stepsPerSecond: rate, secondsLeft: remaining, residentBytes: ResourceUsage.residentBytes)
         }
+        FaultPoint.reached("train.epoch")
         try finishEpoch(session, meanLoss: lossSum / Double(steps), dice: epochDice, seconds: Date().timeIntervalSince(epochStart))
     }
 
