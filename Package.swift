@@ -96,7 +96,7 @@ let package = Package(
                     swiftSettings: niftiInclude),
         .testTarget(name: "VolSegDatasetsTests", dependencies: ["VolSegCore", "VolSegIO", "VolSegPreprocessing", "VolSegDatasets", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
-        .testTarget(name: "VolSegCLITests", dependencies: ["VolSegCore", "VolSegIO", "VolSegTestSupport"],
+        .testTarget(name: "VolSegCLITests", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
     ],
     swiftLanguageModes: [.v5]
