@@ -16,6 +16,12 @@ import Foundation
 /// - `write.partial:FILE`: part of FILE's temporary file is written, the rest not.
 /// - `write.beforeRename:FILE`: FILE's temporary file is whole, flushed and checked, not yet renamed.
 /// - `evaluate.scoring`: a case has been scored (#N).
+/// - `fileset.staged`: a file set (the evaluation's report) is whole in its staging folder;
+///   nothing under a final name has changed yet.
+/// - `fileset.swapped`: the staged folder has been swapped in for the old one, which is not yet
+///   removed.
+/// - `fileset.betweenFiles`: a file of the set has been moved to its final name, others not yet
+///   (#N; only in a folder that holds other files too, see `AtomicFileSet`).
 /// - `train.step`: a training step's update is done, its log row not yet written (#N over the run).
 /// - `train.epoch`: an epoch's steps and log rows are done, its checkpoints not yet written (#N).
 /// - `adapt.batch`: an adaptation batch (adabn) or iteration (progressive) is done (#N).

@@ -77,8 +77,25 @@ public enum AtomicFile {
         guard Foundation.rename(temporary.path, url.path) == 0 else {
             throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: nil)
         }
-        let folder = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folder >= 0 { fsync(folder); close(folder) }
+        syncFolder(url.deletingLastPathComponent())
+    }
+
+    /// fsyncs a folder, so that names created, renamed or removed in it last.
+    public static func syncFolder(_ folder: URL) {
+        let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+    }
+
+    /// Writes `data` as a new file at `temporary`, flushed and size-checked, without renaming it
+    /// (for files that move into place together, `AtomicFileSet`). Errors name `url`.
+    public static func writeWhole(_ data: Data, at temporary: URL, reportingAs url: URL) throws {
+        do {
+            try writeAll(data, to: temporary, reportingAs: url)
+            try flush(temporary, reportingAs: url, expectedBytes: data.count)
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
     }
 
     /// Writes all of `data` into a new file at `temporary` with write(2), so that a short write or
@@ -114,8 +131,9 @@ public enum AtomicFile {
         return 0
     }
 
-    /// Removes temporary files in `folder` left by VolSeg processes that are gone (their pid no
-    /// longer exists); files of running processes, this one included, are kept. Returns what it removed.
+    /// Removes temporary files and staging folders (`AtomicFileSet`) in `folder` left by VolSeg
+    /// processes that are gone (their pid no longer exists); those of running processes, this one
+    /// included, are kept. Returns what it removed.
     @discardableResult
     public static func removeStaleTemporaries(in folder: URL) -> [URL] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
@@ -123,7 +141,13 @@ public enum AtomicFile {
         for name in names where name.hasPrefix(temporaryPrefix) {
             guard let pid = writerProcess(ofTemporaryName: name), pid != getpid(), !isRunning(pid) else { continue }
             let url = folder.appendingPathComponent(name)
-            if unlink(url.path) == 0 { removed.append(url) }
+            var status = stat()
+            guard lstat(url.path, &status) == 0 else { continue }
+            if (status.st_mode & S_IFMT) == S_IFDIR {
+                if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url) }
+            } else if unlink(url.path) == 0 {
+                removed.append(url)
+            }
         }
         return removed
     }
