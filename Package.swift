@@ -31,7 +31,7 @@ let package = Package(
         // Inference <- Models, Preprocessing; Training <- Inference, Evaluation;
         // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models; volseg <- all.
         .target(name: "VolSegCore", dependencies: ["CBLAS", "CVolSegKernels"], swiftSettings: kernelSettings),
-        .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib"],
+        .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib", "CFileSystem"],
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegNN", dependencies: ["VolSegCore", "VolSegIO"],
                 swiftSettings: kernelSettings + niftiInclude),
@@ -64,7 +64,7 @@ let package = Package(
 
         // Implementation details: our AVX-512 sgemm (C; only its functions use AVX-512, through
         // function attributes, so the library still loads on AVX2-only machines) and bindings to
-        // the system libraries (see the shim headers).
+        // the system libraries and calls Swift cannot reach (see the shim headers).
         // -O3 in debug builds too: at -O0 the micro-kernel keeps its accumulators in memory and the
         // debug test suite would crawl.
         .target(name: "CVolSegKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -72,6 +72,7 @@ let package = Package(
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CFileSystem", path: "Sources/CFileSystem"),
 
         // Test helpers shared by the test targets: golden files, the shared data folder.
         .target(name: "VolSegTestSupport", dependencies: ["VolSegCore", "VolSegIO", "CZlib"],
@@ -96,7 +97,7 @@ let package = Package(
                     swiftSettings: niftiInclude),
         .testTarget(name: "VolSegDatasetsTests", dependencies: ["VolSegCore", "VolSegIO", "VolSegPreprocessing", "VolSegDatasets", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
-        .testTarget(name: "VolSegCLITests", dependencies: ["VolSegCore", "VolSegIO", "VolSegTestSupport"],
+        .testTarget(name: "VolSegCLITests", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
     ],
     swiftLanguageModes: [.v5]

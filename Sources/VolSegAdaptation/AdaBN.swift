@@ -147,6 +147,7 @@ public enum AdaBN {
                 }
                 weights[l] += w
             }
+            FaultPoint.reached("adapt.batch")
             progress?(n + 1, batches.count)
         }
         let adapted: [LayerStatistics] = source.indices.map { l in

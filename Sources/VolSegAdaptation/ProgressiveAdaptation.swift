@@ -128,6 +128,7 @@ public enum ProgressiveAdaptation {
             addAnchorGradient(bn, source: source, target: target, sourceScale: sourceScale, sourceShift: sourceShift,
                               weight: settings.anchorWeight)
             optimizer.step()
+            FaultPoint.reached("adapt.batch")
             progress?(t, settings.iterations)
         }
         bn.setRunningStatistics(target)

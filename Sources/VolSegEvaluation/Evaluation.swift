@@ -147,6 +147,7 @@ public enum Evaluation {
             }
             let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture, lesionWise: lesionWise)
             cases.append(result)
+            FaultPoint.reached("evaluate.scoring")
             progress?(index + 1, pairs.count, result)
         }
 

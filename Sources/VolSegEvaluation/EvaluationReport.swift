@@ -2,94 +2,60 @@ import Foundation
 import VolSegIO
 
 /// Writes an evaluation's outputs: OUT/metrics.csv, OUT/summary.json (nnU-Net's file, or the name
-/// nnU-Net's `-o` gave), OUT/summary_extra.json, OUT/report.md, OUT/pictures/CASE.png and, with lesion-wise metrics, OUT/lesions.csv. Everything is written into a hidden folder inside OUT first and renamed
-/// into place at the end, so an error never leaves a partial set of outputs behind.
+/// nnU-Net's `-o` gave), OUT/summary_extra.json, OUT/report.md, OUT/pictures/CASE.png, with
+/// lesion-wise metrics OUT/lesions.csv, and OUT/evaluation_manifest.json, as one set
+/// (`AtomicFileSet`): the folder holds the previous set or this one, whole, whatever stops the run.
 public enum EvaluationReport {
-    public struct Failure: Error, CustomStringConvertible {
-        public let path: String
-        public let reason: String
-        public var description: String { "\(path): cannot write the evaluation: \(reason)" }
-    }
-
-    /// The files written, in the order a user reads them.
+    /// The files written, in the order a user reads them (the pictures as their folder), the
+    /// manifest last. A full disk or another write error is a `FileWriteError` naming the file.
     @discardableResult
     public static func write(_ result: EvaluationResult, options: EvaluationOptions, to folder: URL,
                              summaryName: String = "summary.json") throws -> [URL] {
-        let manager = FileManager.default
-        let existed = manager.fileExists(atPath: folder.path)
-        do {
-            try manager.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw Failure(path: folder.path, reason: error.localizedDescription)
+        let hasPictures = result.cases.contains { $0.picture != nil }
+        var files: [(String, String)] = [
+            ("metrics.csv", EvaluationReportJSON.csv(result)),
+            (summaryName, EvaluationReportJSON.summary(result)),
+            ("summary_extra.json", EvaluationReportJSON.summaryExtra(result, surface: options.surface, ignoreLabel: options.ignoreLabel)),
+            ("report.md", markdown(result, options: options, pictures: hasPictures)),
+        ]
+        if result.lesionWise != nil { files.insert(("lesions.csv", EvaluationReportJSON.lesionCSV(result)), at: 1) }
+        var contents = files.map { (path: $0.0, data: Data($0.1.utf8)) }
+        for evaluation in result.cases {
+            guard let picture = evaluation.picture else { continue }
+            contents.append((path: "pictures/\(pictureName(evaluation.pair.caseID))", data: Data(picture)))
         }
-        let staging = folder.appendingPathComponent(".volseg-evaluate-\(UUID().uuidString)")
-        defer { try? manager.removeItem(at: staging) }
-        var written = [URL]()
-        do {
-            try manager.createDirectory(at: staging.appendingPathComponent("pictures"), withIntermediateDirectories: true)
-            let hasPictures = result.cases.contains { $0.picture != nil }
-            var files: [(String, String)] = [
-                ("metrics.csv", EvaluationReportJSON.csv(result)),
-                (summaryName, EvaluationReportJSON.summary(result)),
-                ("summary_extra.json", EvaluationReportJSON.summaryExtra(result, surface: options.surface, ignoreLabel: options.ignoreLabel)),
-                ("report.md", markdown(result, options: options, pictures: hasPictures)),
-            ]
-            if result.lesionWise != nil { files.insert(("lesions.csv", EvaluationReportJSON.lesionCSV(result)), at: 1) }
-            for (name, text) in files {
-                try Data(text.utf8).write(to: staging.appendingPathComponent(name))
-            }
-            for evaluation in result.cases {
-                guard let picture = evaluation.picture else { continue }
-                try Data(picture).write(to: staging.appendingPathComponent("pictures/\(pictureName(evaluation.pair.caseID))"))
-            }
-            // The set is complete only while its manifest exists: the old manifest goes first, the
-            // new one is written last, so a kill between the renames below leaves no manifest and
-            // never a mix of two evaluations that claims to be one.
-            let manifest = folder.appendingPathComponent(manifestName)
-            if manager.fileExists(atPath: manifest.path) { try manager.removeItem(at: manifest) }
-            for (name, _) in files {
-                try move(staging.appendingPathComponent(name), to: folder.appendingPathComponent(name))
-                written.append(folder.appendingPathComponent(name))
-            }
-            if hasPictures {
-                let pictures = folder.appendingPathComponent("pictures")
-                if manager.fileExists(atPath: pictures.path) {
-                    try move(pictures, to: staging.appendingPathComponent("previous-pictures"))
-                }
-                try move(staging.appendingPathComponent("pictures"), to: pictures)
-                written.append(pictures)
-            }
-            let entries = files.map { name, text -> PythonJSON in
-                .object(["file": .string(name), "bytes": .integer(text.utf8.count)])
-            }
-            let pictureCount = result.cases.filter { $0.picture != nil }.count
-            let manifestText = PythonJSON.object([
-                "files": .array(entries),
-                "pictures": .integer(pictureCount),
-                "cases": .integer(result.cases.count),
-                "written": .string(ISO8601DateFormatter().string(from: Date())),
-            ]).text() + "\n"
-            try Data(manifestText.utf8).write(to: staging.appendingPathComponent(manifestName))
-            try move(staging.appendingPathComponent(manifestName), to: manifest)
-            written.append(manifest)
-        } catch let failure as Failure {
-            if !existed { try? manager.removeItem(at: folder) }
-            throw failure
-        } catch {
-            if !existed { try? manager.removeItem(at: folder) }
-            throw Failure(path: folder.path, reason: error.localizedDescription)
+        let entries = files.map { name, text -> PythonJSON in
+            .object(["file": .string(name), "bytes": .integer(text.utf8.count)])
         }
-        return written
+        let manifest = PythonJSON.object([
+            "files": .array(entries),
+            "pictures": .integer(result.cases.filter { $0.picture != nil }.count),
+            "cases": .integer(result.cases.count),
+            "written": .string(ISO8601DateFormatter().string(from: Date())),
+        ]).text() + "\n"
+        removeLegacyStaging(in: folder)
+        let set = AtomicFileSet(folder: folder, ownedNames: ownedNames(summaryName: summaryName), manifestName: manifestName)
+        try set.write(contents, manifest: Data(manifest.utf8))
+        return files.map { folder.appendingPathComponent($0.0) } + (hasPictures ? [folder.appendingPathComponent("pictures")] : [])
+            + [folder.appendingPathComponent(manifestName)]
     }
 
-    /// Written last, listing the files of the set with their sizes: present only when the whole
-    /// set in the folder comes from one evaluation.
+    /// Present only when the whole set in the folder comes from one evaluation: it lists the
+    /// files of the set with their sizes.
     public static let manifestName = "evaluation_manifest.json"
 
-    /// POSIX rename: replaces a file atomically (Foundation's moveItem refuses an existing target).
-    static func move(_ source: URL, to target: URL) throws {
-        if rename(source.path, target.path) != 0 {
-            throw Failure(path: target.path, reason: String(cString: strerror(errno)))
+    /// Every name a report set may use: a new set replaces all of an old one's, so a lesions.csv or
+    /// pictures/ of an earlier run never stays beside a set that has none.
+    static func ownedNames(summaryName: String) -> Set<String> {
+        ["metrics.csv", "lesions.csv", summaryName, "summary_extra.json", "report.md", "pictures", manifestName]
+    }
+
+    /// Staging folders that earlier VolSeg builds wrote (`.volseg-evaluate-<UUID>`, without a pid,
+    /// so `AtomicFile.removeStaleTemporaries` cannot tell them) and left when killed; none is written now.
+    static func removeLegacyStaging(in folder: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names where name.hasPrefix(".volseg-evaluate-") && UUID(uuidString: String(name.dropFirst(17))) != nil {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 
 /// Writes files that appear whole or not at all, for every output VolSeg writes (label maps,
 /// checkpoints, logs, pictures, reports).
@@ -72,11 +73,29 @@ public enum AtomicFile {
     /// Renames a flushed temporary file over `url` (POSIX rename replaces atomically; Foundation's
     /// replaceItemAt does not work reliably on Linux) and flushes the folder so the new name lasts.
     public static func rename(_ temporary: URL, to url: URL) throws {
+        FaultPoint.reached("write.beforeRename", file: url.path)
         guard Foundation.rename(temporary.path, url.path) == 0 else {
             throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: nil)
         }
-        let folder = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folder >= 0 { fsync(folder); close(folder) }
+        syncFolder(url.deletingLastPathComponent())
+    }
+
+    /// fsyncs a folder, so that names created, renamed or removed in it last.
+    public static func syncFolder(_ folder: URL) {
+        let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+    }
+
+    /// Writes `data` as a new file at `temporary`, flushed and size-checked, without renaming it
+    /// (for files that move into place together, `AtomicFileSet`). Errors name `url`.
+    public static func writeWhole(_ data: Data, at temporary: URL, reportingAs url: URL) throws {
+        do {
+            try writeAll(data, to: temporary, reportingAs: url)
+            try flush(temporary, reportingAs: url, expectedBytes: data.count)
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
     }
 
     /// Writes all of `data` into a new file at `temporary` with write(2), so that a short write or
@@ -86,23 +105,35 @@ public enum AtomicFile {
         guard descriptor >= 0 else { throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: data.count) }
         var failure: Int32 = 0
         data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += n
-            }
+            // In two halves, so that `write.partial` can stop a test run between them with the
+            // temporary file cut short, as a kill during a long write leaves it.
+            let half = raw.count / 2
+            failure = writeFully(descriptor, raw, from: 0, to: half)
+            guard failure == 0 else { return }
+            FaultPoint.reached("write.partial", file: url.path)
+            failure = writeFully(descriptor, raw, from: half, to: raw.count)
         }
         if close(descriptor) != 0 && failure == 0 { failure = errno }
         if failure != 0 { throw FileWriteError.systemError(path: url.path, code: failure, neededBytes: data.count) }
     }
 
-    /// Removes temporary files in `folder` left by VolSeg processes that are gone (their pid no
-    /// longer exists); files of running processes, this one included, are kept. Returns what it removed.
+    /// write(2) until `raw[start..<end]` is written; the errno of a failure, else 0.
+    private static func writeFully(_ descriptor: Int32, _ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int32 {
+        var offset = start
+        while offset < end {
+            let n = Foundation.write(descriptor, raw.baseAddress! + offset, end - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return 0
+    }
+
+    /// Removes temporary files and staging folders (`AtomicFileSet`) in `folder` left by VolSeg
+    /// processes that are gone (their pid no longer exists); those of running processes, this one
+    /// included, are kept. Returns what it removed.
     @discardableResult
     public static func removeStaleTemporaries(in folder: URL) -> [URL] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
@@ -110,7 +141,13 @@ public enum AtomicFile {
         for name in names where name.hasPrefix(temporaryPrefix) {
             guard let pid = writerProcess(ofTemporaryName: name), pid != getpid(), !isRunning(pid) else { continue }
             let url = folder.appendingPathComponent(name)
-            if unlink(url.path) == 0 { removed.append(url) }
+            var status = stat()
+            guard lstat(url.path, &status) == 0 else { continue }
+            if (status.st_mode & S_IFMT) == S_IFDIR {
+                if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url) }
+            } else if unlink(url.path) == 0 {
+                removed.append(url)
+            }
         }
         return removed
     }

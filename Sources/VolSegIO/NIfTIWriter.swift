@@ -131,6 +131,7 @@ public enum NIfTIWriter {
         errno = 0
         let wrote = nifti_write_buffer(file!, nim.pointee.data, Int64(dataBytes))
         let writeError = errno
+        FaultPoint.reached("write.partial", file: url.path)
         errno = 0
         let closed = Xznzclose(&file)
         let closeError = errno

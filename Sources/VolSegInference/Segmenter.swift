@@ -94,6 +94,7 @@ public final class Segmenter {
         }
         let inference = bundle.inference(step: options.step, mirroring: options.mirroring)
         var prepared = try bundle.config.preprocessor.prepare(image)
+        FaultPoint.reached("segment.preprocessing")
         let record = prepared.record
         var networkInput = prepared.image
         prepared.image = Tensor.empty([0])
@@ -105,7 +106,10 @@ public final class Segmenter {
         }
         let networkGrid = Array(networkInput.shape.suffix(3))
         let windows = inference.layout(for: networkGrid).windowCount
-        var probabilities: Tensor? = inference.predict(networkInput, progress: progress)
+        var probabilities: Tensor? = inference.predict(networkInput) { done, total in
+            FaultPoint.reached("segment.inference")
+            progress?(done, total)
+        }
         networkInput = Tensor.empty([0])
 
         let cropGrid = record.crop.croppedShape

@@ -1,4 +1,5 @@
 import Foundation
+import VolSegCore
 import VolSegIO
 
 /// What segmenting a dataset did, case by case.
@@ -70,6 +71,7 @@ extension Segmenter {
                 log("warning: \(item.id): \(url.lastPathComponent) exists but is not whole; segmenting it again")
             }
             do {
+                FaultPoint.reached("segment.loading")
                 let image = try item.loadImage()
                 let result = try segment(image) { done, total in progress?(n + 1, cases.count, item.id, done, total) }
                 if result.replacedNonFinite > 0 {

@@ -176,6 +176,7 @@ public final class Trainer {
                 throw TrainingSetupError.diverged(epoch: epoch, step: session.state.iterationsDone, loss: value, pipeline: config.sourcePath)
             }
             lossSum += Double(value)
+            FaultPoint.reached("train.step")
             var dice: [Double] = []
             if step == steps - 1 && !session.data.validation.isEmpty
                 && ((epoch + 1) % config.validation.every == 0 || epoch == epochs - 1) {
@@ -197,10 +198,16 @@ public final class Trainer {
             progress.step(epoch: epoch, epochs: epochs, step: step + 1, steps: steps, loss: value,
                           stepsPerSecond: rate, secondsLeft: remaining, residentBytes: ResourceUsage.residentBytes)
         }
+        FaultPoint.reached("train.epoch")
         try finishEpoch(session, meanLoss: lossSum / Double(steps), dice: epochDice, seconds: Date().timeIntervalSince(epochStart))
     }
 
-    /// Records the epoch, writes the checkpoints and curves.png, and reports the epoch.
+    /// Records the epoch, writes curves.png and the checkpoints, and reports the epoch.
+    ///
+    /// checkpoint_last.h5 is the epoch's commit: it is written last, so that a run killed anywhere
+    /// before it resumes this epoch again, and rewrites curves.png and checkpoint_best.h5 (killed
+    /// between checkpoint_last and checkpoint_best, a resumed run would have skipped the best
+    /// epoch's checkpoint for good, and a finished one kept a curves.png one epoch short).
     func finishEpoch(_ session: TrainingSession, meanLoss: Double, dice epochDice: [Double]?, seconds: Double) throws {
         let structures = session.structures
         session.state.epochsDone += 1
@@ -215,12 +222,12 @@ public final class Trainer {
         session.epochSeconds.append(seconds)
         session.state.seconds = session.elapsedSeconds
         try session.log.sync()
-        try saveCheckpoints(model: session.model, optimizer: session.optimizer, runConfig: session.runConfig,
-                            state: session.state, best: isBest)
         let state = session.state
         try CurvePlot(epochLoss: state.epochLoss,
                       dice: structures.indices.map { i in (structures[i], state.epochDice.map { $0.count > i ? $0[i] : .nan }) })
             .write(to: options.runFolder.appendingPathComponent("curves.png"))
+        try saveCheckpoints(model: session.model, optimizer: session.optimizer, runConfig: session.runConfig,
+                            state: session.state, best: isBest)
         let diceText = zip(structures, thisDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }.joined(separator: ", ")
         progress.message(String(format: "epoch %d/%d: loss %.4f", state.epochsDone, session.epochs, meanLoss)
             + (thisDice.allSatisfy(\.isNaN) ? "" : ", val Dice \(diceText)")

@@ -55,7 +55,8 @@ public struct TrainingState: Equatable, Sendable {
 }
 
 extension Trainer {
-    /// Writes checkpoint_last.h5 (and checkpoint_best.h5 when `best`), each atomically.
+    /// Writes checkpoint_best.h5 when `best`, then checkpoint_last.h5, each atomically (the last
+    /// one last: see `finishEpoch`).
     func saveCheckpoints(model: SegmentationModel, optimizer: Optimizer, runConfig: ModelBundleConfig,
                          state: TrainingState, best: Bool) throws {
         let provenance: [String: Any] = [
@@ -68,8 +69,8 @@ extension Trainer {
         ]
         var checkpoint = try Checkpoint(model: model, config: runConfig.json, provenance: provenance, optimizer: optimizer)
         checkpoint.training = state.groups
-        try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_last.h5"))
         if best { try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_best.h5")) }
+        try checkpoint.write(to: options.runFolder.appendingPathComponent("checkpoint_last.h5"))
     }
 
     /// The checkpoint a `--resume` continues from, read by the one checkpoint reader and checked

@@ -39,7 +39,8 @@ public final class TrainingLog {
         self.structureNames = structureNames
         var text = header + "\n"
         if let keep = keepIterations, let existing = try? String(contentsOf: url, encoding: .utf8) {
-            let lines = existing.split(separator: "\n", omittingEmptySubsequences: true)
+            // What follows the last newline is empty, or a row cut short (by an older VolSeg): not kept.
+            let lines = existing.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter { !$0.isEmpty }
             guard lines.first.map(String.init) == header else {
                 throw TrainingSetupError.logHeaderMismatch(path: url.path, header: header)
             }
@@ -70,11 +71,17 @@ public final class TrainingLog {
                       String(format: "%.9g", row.learningRate)] + dice
             + [String(format: "%.3f", row.seconds), String(row.ledgerPeakBytes), String(row.rssPeakBytes)]
         let line = Array((fields.joined(separator: ",") + "\n").utf8)
+        // A full disk can take part of a row: cut it off again, so log.csv holds whole rows only.
+        let start = lseek(descriptor, 0, SEEK_END)
         var offset = 0
         while offset < line.count {
             let n = line.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, line.count - offset) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw FileWriteError.systemError(path: url.path, code: n < 0 ? errno : EIO, neededBytes: nil) }
+            guard n > 0 else {
+                let code = n < 0 ? errno : EIO
+                if start >= 0 { ftruncate(descriptor, start) }
+                throw FileWriteError.systemError(path: url.path, code: code, neededBytes: nil)
+            }
             offset += n
         }
     }

@@ -105,6 +105,7 @@ struct SegmentCommand: ParsableCommand {
         if let probabilitiesURL, probabilitiesURL.standardizedFileURL == output.standardizedFileURL {
             throw ValidationError("--probabilities \(probabilitiesURL.path) is also the label map's path; name another file")
         }
+        FaultPoint.reached("segment.loading")
         let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
         if planMemory {
             let loaded = MemoryLedger.shared.currentBytes

@@ -16,9 +16,11 @@ struct Volseg: ParsableCommand {
 
     /// A file-size limit (ulimit -f) kills a process with SIGXFSZ by default, before any error can
     /// be reported or a temporary file removed; ignored, the write fails with EFBIG and the error
-    /// says "file size limit exceeded writing OUT".
+    /// says "file size limit exceeded writing OUT". Standard output sent to a file is checked at
+    /// exit (`StandardOutputCheck`).
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        StandardOutputCheck.install()
         main(nil)
     }
 }

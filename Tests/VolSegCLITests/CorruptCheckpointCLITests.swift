@@ -11,8 +11,8 @@ final class CorruptCheckpointCLITests: XCTestCase {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-hang-\(UUID().uuidString).nii.gz")
         let input = try XCTUnwrap(TestPaths.sharedFile("data/itk_head_t1/t1.nii.gz"))
         let started = Date()
-        let result = try cli.run(environment: ["VOLSEG_LIBRARY_STALL_SECONDS": "2"],
-                                 ["segment", "-i", input.path, "-o", output.path, "-m", checkpoint.path, "--no-progress"])
+        let result = try cli.run(["segment", "-i", input.path, "-o", output.path, "-m", checkpoint.path, "--no-progress"],
+                                 environment: ["VOLSEG_LIBRARY_STALL_SECONDS": "2"])
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("reading attribute \"config\" of \(checkpoint.path) did not finish within 2 s"),
                       result.stderr)

@@ -4,7 +4,7 @@ import XCTest
 
 /// Outputs cut short by a file-size limit (`ulimit -f`, which fails writes with EFBIG as a full
 /// disk fails them with ENOSPC): segment (.nii, .nii.gz, --probabilities, a dataset), train (the
-/// checkpoint) and adapt must exit non-zero without crashing, name the final path and the reason,
+/// checkpoints) and adapt must exit non-zero without crashing, name the final path and the reason,
 /// and leave neither a file under the final name nor a temporary file; `--continue` must segment
 /// again an output that is not whole.
 final class WriteFaultCLITests: XCTestCase {
@@ -82,10 +82,12 @@ final class WriteFaultCLITests: XCTestCase {
     func testTrainCutShortNamesTheCheckpointAndDoesNotCrash() throws {
         let cli = try CLIRunner.make()
         let run = work.appendingPathComponent("run")
-        // The checkpoint is ~360 KB: 100 blocks are 50 or 100 KB; log.csv (a few hundred bytes) fits.
+        // The checkpoint is ~360 KB: 100 blocks are 50 or 100 KB; log.csv (a few hundred bytes) and
+        // curves.png (3 KB) fit. checkpoint_best.h5 comes first, checkpoint_last.h5 (the epoch's commit) last.
         let result = try cli.run(fileSizeLimitBlocks: 100, ["train", "--config", Self.tiny, "--data", try data(cli).path,
                                                              "--out", run.path, "--epochs", "1", "--iterations-per-epoch", "1", "--no-progress"])
-        assertRefusedWrite(result, run.appendingPathComponent("checkpoint_last.h5"))
+        assertRefusedWrite(result, run.appendingPathComponent("checkpoint_best.h5"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint_last.h5").path))
         XCTAssertFalse(result.stderr.contains(".tmp"), "names a temporary file: \(result.stderr)")
     }
 
