@@ -128,10 +128,16 @@ public struct SplineZoom: Sendable {
         let (dp, hp, wp) = (axes[0].paddedCount, axes[1].paddedCount, axes[2].paddedCount)
         let planeSize = hp * wp
         if axes[0].padding > 0 {
-            // Lines along D, in bundles of neighbouring columns so the recursion runs over contiguous memory.
+            // Lines along D, in bundles of 64 neighbouring columns: the recursion's inner loop runs
+            // over contiguous memory, and a bundle's lines (64 x D doubles) stay in cache through
+            // the filter's five passes, where a bundle of a whole thread's share went to memory.
+            // With the row bundles below: 4x128^3 -> 160^3 order 3 went from 9.7x to 3.0x the time
+            // of `Resampler.trilinear` in the same `volseg bench kernels` run.
             SplineZoom.forEachChunk(planeSize, minimumChunk: 512, parallel: parallel) { columns in
-                SplinePrefilter.filterLines(c + columns.lowerBound, length: dp, stride: planeSize,
-                                            width: columns.count, order: order)
+                for start in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: 64) {
+                    SplinePrefilter.filterLines(c + start, length: dp, stride: planeSize,
+                                                width: Swift.min(64, columns.upperBound - start), order: order)
+                }
             }
         }
         if axes[1].padding > 0 {
@@ -140,8 +146,19 @@ public struct SplineZoom: Sendable {
             }
         }
         if axes[2].padding > 0 {
-            SplineZoom.forEachChunk(dp * hp, minimumChunk: 64, parallel: parallel) { rows in
-                for row in rows { SplinePrefilter.filterLines(c + row * wp, length: wp, stride: 1, width: 1, order: order) }
+            // Rows are filtered 16 at a time, transposed into a small buffer: one contiguous row is
+            // a chain of dependent multiply-adds, while 16 side by side are independent and vectorise.
+            let bundle = 16
+            SplineZoom.forEachChunk(dp * hp, minimumChunk: 4 * bundle, parallel: parallel) { rows in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: bundle * wp) { buffer in
+                    let transposed = buffer.baseAddress!
+                    for first in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: bundle) {
+                        let count = Swift.min(bundle, rows.upperBound - first), block = c + first * wp
+                        for j in 0..<count { for i in 0..<wp { transposed[i * count + j] = block[j * wp + i] } }
+                        SplinePrefilter.filterLines(transposed, length: wp, stride: count, width: count, order: order)
+                        for j in 0..<count { for i in 0..<wp { block[j * wp + i] = transposed[i * count + j] } }
+                    }
+                }
             }
         }
     }
