@@ -29,7 +29,7 @@ let package = Package(
         // Public modules, bottom to top, each depending only on modules listed before it:
         // Core <- IO <- NN <- Models; Preprocessing and Evaluation need nothing above IO;
         // Inference <- Models, Preprocessing; Training <- Inference, Evaluation;
-        // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models; volseg <- all.
+        // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models, Preprocessing; volseg <- all.
         .target(name: "VolSegCore", dependencies: ["CBLAS", "CVolSegKernels"], swiftSettings: kernelSettings),
         .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib", "CFileSystem"],
                 swiftSettings: kernelSettings + niftiInclude),
@@ -54,7 +54,7 @@ let package = Package(
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegDatasets", dependencies: ["VolSegCore", "VolSegIO", "VolSegPreprocessing"],
                 swiftSettings: kernelSettings + niftiInclude),
-        .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels"],
+        .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing"],
                 swiftSettings: kernelSettings + niftiInclude),
         .executableTarget(name: "volseg", dependencies: [
             "VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegEvaluation",

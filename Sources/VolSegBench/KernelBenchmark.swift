@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import VolSegCore
+import VolSegPreprocessing
 
 /// One timed kernel of `volseg bench kernels`.
 public struct KernelTiming: Sendable {
@@ -58,7 +59,8 @@ public struct KernelBenchmarkReport: Sendable {
 /// The kernel benchmark: after a warm-up run, the median of `repeats` runs of sgemm 2048^3
 /// (OpenBLAS's, the ceiling; and ours, `BLAS.avx512Sgemm`, where the CPU has AVX-512), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
 /// gradients), depthwise conv3d 64 channels k3 p1 on 1x64x64^3 forward, and
-/// InstanceNorm + LeakyReLU on 1x32x128^3. Ratios are against the sgemm of the same run.
+/// InstanceNorm + LeakyReLU on 1x32x128^3, and resampling 4x128^3 -> 160^3 (nnU-Net's order 3
+/// and order 1, next to our trilinear). Ratios are against the sgemm of the same run.
 ///
 /// The runs are interleaved (sgemm, then each kernel, `repeats` times), so that on a machine
 /// shared with other work a slow spell slows sgemm and the kernels alike and the ratios stay
@@ -83,7 +85,7 @@ public enum KernelBenchmark {
             BLAS.avx512Sgemm(threads: Parallel.threadCount, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n,
                              c: c.data, ldc: n)
         }] : []
-        let kernels = ownSgemm + convolutionKernels() + [instanceNormLeakyReLUKernel()]
+        let kernels = ownSgemm + convolutionKernels() + [instanceNormLeakyReLUKernel()] + resamplingKernels()
 
         var times = Array(repeating: [Double](), count: kernels.count + 1)
         for round in 0...max(1, repeats) {
@@ -148,6 +150,24 @@ public enum KernelBenchmark {
         return Kernel(name: "instancenorm_leakyrelu", flops: nil, bytes: 2.0 * Double(x.byteCount)) {
             _ = withNoGrad { instanceNormLeakyReLU(x, weight: gamma, bias: beta, slope: 0.01) }
         }
+    }
+
+    /// Resampling a 4-channel 128^3 image to 160^3: nnU-Net's preprocessing (order 3) and logit
+    /// export (order 1), and `Resampler.trilinear` as the baseline of the same run. Memory-bound
+    /// by the measure: GB/s counts the input read once and the output written once.
+    static func resamplingKernels() -> [Kernel] {
+        let x = filled([4, 128, 128, 128], seed: 13)
+        let target = [160, 160, 160]
+        let bytes = Double(x.byteCount + 4 * 160 * 160 * 160 * MemoryLayout<Float>.size)
+        return [
+            Kernel(name: "resample_nnunet_o3", flops: nil, bytes: bytes) {
+                _ = NNUNetResampling.resample(x, to: target, axis: nil, order: 3, separateZ: false)
+            },
+            Kernel(name: "resample_nnunet_o1", flops: nil, bytes: bytes) {
+                _ = NNUNetResampling.resample(x, to: target, axis: nil, order: 1, separateZ: false)
+            },
+            Kernel(name: "resample_trilinear", flops: nil, bytes: bytes) { _ = Resampler.trilinear(x, to: target) },
+        ]
     }
 
     /// Deterministic values in [-scale, scale): the speed of float arithmetic does not depend on

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
     struct Kernels: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "kernels",
-            abstract: "Time sgemm 2048^3, conv3d (forward, forward+backward), depthwise conv3d and InstanceNorm+LeakyReLU.")
+            abstract: "Time sgemm 2048^3, conv3d (forward, forward+backward), depthwise conv3d, InstanceNorm+LeakyReLU and resampling.")
 
         @OptionGroup var common: CommonOptions
 
