@@ -338,3 +338,17 @@ struct Unpickler {
         return .value(.bytes(bytes))
     }
 }
+
+extension PickleValue {
+    /// A plain pickle (no torch zip around it), such as nnU-Net v1's `.model.pkl` or a
+    /// `plans.pkl`, read with the same restrictions. Persistent ids, which only torch's files
+    /// resolve, are refused; `path` names the source in errors.
+    public init(pickle data: Data, path: String) throws {
+        self = try data.withUnsafeBytes { bytes in
+            var unpickler = Unpickler(bytes: bytes, path: path) { _ in
+                throw PickleFault.malformed("a persistent id outside a torch checkpoint")
+            }
+            return try unpickler.load()
+        }
+    }
+}

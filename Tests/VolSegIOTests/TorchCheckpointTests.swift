@@ -175,11 +175,12 @@ final class TorchCheckpointTests: XCTestCase {
         for version in 0...5 {
             let name = "pickles/protocol\(version).pkl"
             let data = try Data(contentsOf: Self.folder.appendingPathComponent(name))
-            let value = try data.withUnsafeBytes { bytes in
-                var unpickler = Unpickler(bytes: bytes, path: name) { _ in throw PickleFault.malformed("no storages") }
-                return try unpickler.load()
-            }
+            let value = try PickleValue(pickle: data, path: name)
             XCTAssertEqual(Self.canon(value), try Self.expected(name), name)
+        }
+        // Outside a torch zip there are no storages for a persistent id to name.
+        XCTAssertThrowsError(try PickleValue(pickle: Data([0x80, 0x02, 0x4E, 0x51, 0x2E]), path: "plain.pkl")) { error in
+            guard case .malformedPickle("plain.pkl", 3, _) = error as? TorchCheckpointError else { return XCTFail("\(error)") }
         }
     }
 
