@@ -28,7 +28,8 @@ test: deps
 demo: deps build
 	./scripts/demo.sh
 
-# libFuzzer harnesses for the NIfTI, pipeline-YAML and checkpoint readers, FUZZ_SECONDS each (default 600).
+# libFuzzer harnesses for the NIfTI, pipeline-YAML, HDF5 checkpoint and torch checkpoint readers, FUZZ_SECONDS each
+# (default 600; FUZZ_HARNESSES="FuzzTorchCheckpoint" runs only that one).
 fuzz: deps
 	./fuzz/run.sh
 

@@ -15,6 +15,8 @@ let package = Package(
                           swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzSupport", .product(name: "VolSeg", package: "VolSeg")],
                           swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
+        .executableTarget(name: "FuzzTorchCheckpoint", dependencies: ["FuzzSupport", .product(name: "VolSeg", package: "VolSeg")],
+                          swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,8 +7,11 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-600}"
 swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 status=0
-for pair in FuzzNIfTI:nifti FuzzPipelineYAML:yaml FuzzCheckpoint:checkpoint; do
+# FUZZ_HARNESSES (e.g. "FuzzTorchCheckpoint") runs only those.
+only="${FUZZ_HARNESSES:-}"
+for pair in FuzzNIfTI:nifti FuzzPipelineYAML:yaml FuzzCheckpoint:checkpoint FuzzTorchCheckpoint:torch; do
   harness="${pair%%:*}" seeds="${pair##*:}"
+  if [ -n "$only" ] && [[ " $only " != *" $harness "* ]]; then continue; fi
   work="$(mktemp -d)"
   cp corpus/"$seeds"/* "$work"/
   mkdir -p findings/"$harness"
