@@ -426,8 +426,8 @@ def cmd_intermediates(args):
                 logits.numpy(), pre_props["shape_after_cropping_and_before_resampling"], spacing_export, spacing_t))
         seg, probs = convert_predicted_logits_to_segmentation_with_correct_shape(
             logits, pm, cm, lm, pre_props, return_probabilities=True)
-        ref = np.load(Path(args.outputs) / f"{tag}_tta" / f"{args.case}.npz")["probabilities"]
-        out[f"matches_cli_{tag}_tta"] = np.array(np.array_equal(ref, probs))
+        ref = np.load(Path(args.outputs) / f"{tag}_{args.compare}" / f"{args.case}.npz")["probabilities"]
+        out[f"matches_cli_{tag}"] = np.array(np.array_equal(ref, probs))
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(dest / "stages.npz", **out)
@@ -481,7 +481,7 @@ def cmd_intermediates(args):
                                 "the float32 variant's is the same float64 map cast to float32, zeros replaced by its "
                                 "smallest nonzero value",
             "matches_cli_*": "convert_predicted_logits_to_segmentation_with_correct_shape on these logits equals the "
-                             "CLI's saved probabilities exactly",
+                             "CLI's saved probabilities (variant " + args.compare + ") exactly",
         },
     }
     (dest / "properties.json").write_text(json.dumps(info, indent=1, default=float))
@@ -550,7 +550,42 @@ def versions():
     return v
 
 
+def describe_models(out: Path):
+    """Add to manifest.json what each checkpoint holds: top-level keys, parameter names and shapes."""
+    import torch
+    manifest = json.loads((out / "manifest.json").read_text())
+    models = {}
+    for ck_path in sorted((out / "models").glob("*/*/fold_*/checkpoint_final.pth")):
+        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        w = ck["network_weights"]
+        models[str(ck_path.relative_to(out))] = {
+            "sha256": hashlib.sha256(ck_path.read_bytes()).hexdigest()[:16],
+            "keys": sorted(ck.keys()), "trainer_name": ck["trainer_name"],
+            "current_epoch": ck["current_epoch"], "configuration": ck["init_args"]["configuration"],
+            "fold": ck["init_args"]["fold"],
+            "inference_allowed_mirroring_axes": jsonable(ck["inference_allowed_mirroring_axes"]),
+            "n_parameters": int(sum(v.numel() for v in w.values() if v.dtype.is_floating_point)),
+            "network_weights": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
+                                for k, v in w.items()}}
+    manifest["checkpoints"] = models
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
 # ----------------------------------------------------------------------------------------- driver
+def intermediates_entry(k: str, c: dict, model_dir: Path, in_dir: Path, out: Path, work: Path, env: dict):
+    """Stage arrays for one input, with the folds of the case's widest TTA variant (A: 0 and 1)."""
+    suffix = "tta_folds01" if "stock_tta_folds01" in c["variants"] else "tta"
+    folds = VARIANTS["stock_" + suffix][0].split()
+    ic = c["intermediates"]
+    dest = out / "intermediates" / k / ic
+    run([PY, __file__, "intermediates", "--model", model_dir, "--folds", *folds, "--case", ic,
+         "--outputs", out / "outputs" / k, "--compare", suffix, "--dest", dest,
+         "--files", *sorted(in_dir.glob(f"{ic}_*.nii.gz"))], env, log=work / f"intermediates_{k}.log")
+    return {"case": ic, "folder": str(dest.relative_to(out)), "folds": [int(f) for f in folds],
+            "mirroring": True, "compared_with": ["stock_" + suffix, "float32_" + suffix],
+            "properties": json.loads((dest / "properties.json").read_text())}
+
+
 def main_all(args):
     shared, work, out = Path(args.shared), Path(args.work), HERE
     cases = [c for c in args.cases.split(",")]
@@ -648,18 +683,12 @@ def main_all(args):
             entry["variants"]["stock_notta"]["vs_stock_tta"] = {
                 cid: compare(out / "outputs" / k / "stock_notta", out / "outputs" / k / "stock_tta", cid)
                 for cid in case_ids}
-        ic = c["intermediates"]
-        dest = out / "intermediates" / k / ic
         t = time.time()
-        run([PY, __file__, "intermediates", "--model", model_dir, "--folds", *[str(f) for f in mc["folds"]],
-             "--case", ic, "--outputs", out / "outputs" / k, "--dest", dest,
-             "--files", *sorted(in_dir.glob(f"{ic}_*.nii.gz"))], env, log=work / f"intermediates_{k}.log")
+        entry["intermediates"] = intermediates_entry(k, c, model_dir, in_dir, out, work, env)
         print(f"intermediates {k} in {time.time() - t:.0f} s", flush=True)
-        entry["intermediates"] = {"case": ic, "folder": str(dest.relative_to(out)),
-                                  "folds": mc["folds"], "mirroring": True,
-                                  "properties": json.loads((dest / "properties.json").read_text())}
         manifest["cases"][k] = entry
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    describe_models(out)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"done in {time.time() - t0:.0f} s, {total / 2 ** 20:.1f} MiB in {out}")
 
@@ -683,11 +712,14 @@ def main():
         t.add_argument("--" + n, type=ty, required=True)
     sub.add_parser("predict-float32", help="nnUNetv2_predict_from_modelfolder ARGS with FLOAT32_PATCH")
     i = sub.add_parser("intermediates")
-    for n in ("model", "case", "outputs", "dest"):
+    for n in ("model", "case", "outputs", "dest", "compare"):
         i.add_argument("--" + n, required=True)
     i.add_argument("--folds", nargs="+", required=True)
     i.add_argument("--files", nargs="+", required=True)
+    sub.add_parser("describe-models", help="only refresh manifest.json's checkpoints section")
     args = p.parse_args()
+    if args.cmd == "describe-models":
+        return describe_models(HERE)
     {"train": cmd_train, "intermediates": cmd_intermediates}.get(
         args.cmd, main_all)(args)
 
