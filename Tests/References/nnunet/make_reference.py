@@ -6,7 +6,8 @@ One command rebuilds everything in this folder (about 30-40 minutes on 2 CPU cor
     /work/venvs/nnunet/bin/python Tests/References/nnunet/make_reference.py --shared /work/shared/data
 
 It makes small nnU-Net datasets from ../shared/data under a scratch nnUNet_raw/_preprocessed/_results
-(--work, wiped first), runs nnU-Net's own fingerprinting, planning and preprocessing, narrows the
+(--work, wiped first; --out, default this folder, is wiped and refilled too, so try
+--cases A,E --epochs 1 --out /tmp/x before a real rerun), runs nnU-Net's own fingerprinting, planning and preprocessing, narrows the
 plans (fewer stages, 8-32 features, small patches), trains each model with nnU-Net's trainer for a
 few iterations on the CPU, copies the trained-model folders here (trainer_name rewritten to
 'nnUNetTrainer', optimizer state dropped), predicts every input with nnUNetv2_predict_from_modelfolder
@@ -564,7 +565,10 @@ def describe_models(out: Path):
             "current_epoch": ck["current_epoch"], "configuration": ck["init_args"]["configuration"],
             "fold": ck["init_args"]["fold"],
             "inference_allowed_mirroring_axes": jsonable(ck["inference_allowed_mirroring_axes"]),
-            "n_parameters": int(sum(v.numel() for v in w.values() if v.dtype.is_floating_point)),
+            # the state dict names some tensors twice (decoder.encoder.*, all_modules.*): count storages once
+            "n_parameters": int(sum({v.data_ptr(): v.numel() for v in w.values()
+                                     if v.dtype.is_floating_point}.values())),
+            "n_state_dict_entries": len(w),
             "network_weights": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
                                 for k, v in w.items()}}
     manifest["checkpoints"] = models
@@ -587,7 +591,7 @@ def intermediates_entry(k: str, c: dict, model_dir: Path, in_dir: Path, out: Pat
 
 
 def main_all(args):
-    shared, work, out = Path(args.shared), Path(args.work), HERE
+    shared, work, out = Path(args.shared), Path(args.work), Path(args.out).resolve()
     cases = [c for c in args.cases.split(",")]
     if work.exists():
         shutil.rmtree(work)
@@ -662,7 +666,7 @@ def main_all(args):
             cli = ["-i", str(in_dir.relative_to(out)), "-o", str(o.relative_to(out)), "-m",
                    str(model_dir.relative_to(out)), "-f", *folds.split(), "-device", "cpu", "-npp", "1", "-nps", "1",
                    "--save_probabilities", "--disable_progress_bar"] + (["--disable_tta"] if not tta else [])
-            cmd = ([PY, Path(__file__).name, "predict-float32"] if f32 else
+            cmd = ([PY, Path(__file__).resolve(), "predict-float32"] if f32 else
                    [BIN / "nnUNetv2_predict_from_modelfolder"]) + cli
             t = time.time()
             run(cmd, env, cwd=out, log=work / f"predict_{k}_{v}.log")
@@ -702,6 +706,8 @@ def main():
     for q in (p, a):
         q.add_argument("--shared", default=str(HERE.parents[2].parent / "shared" / "data"))
         q.add_argument("--work", default="/tmp/volseg_nnunet_reference")
+        q.add_argument("--out", default=str(HERE), help="where models/ inputs/ outputs/ intermediates/ and "
+                                                       "manifest.json go (wiped first); default: beside this script")
         q.add_argument("--cases", default=",".join(CASES))
         q.add_argument("--threads", type=int, default=1)
         q.add_argument("--epochs", type=int, default=TRAIN_EPOCHS)
