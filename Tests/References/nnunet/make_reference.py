@@ -8,8 +8,8 @@ One command rebuilds everything in this folder (about 30-40 minutes on 2 CPU cor
 It makes small nnU-Net datasets from ../shared/data under a scratch nnUNet_raw/_preprocessed/_results
 (--work, wiped first; --out, default this folder, is wiped and refilled too, so try
 `--cases A,E --epochs 1 --out /tmp/x` before a real rerun), runs nnU-Net's own fingerprinting,
-planning and preprocessing, narrows the plans (fewer stages, 8-32 features, small patches), trains each model with nnU-Net's trainer for a
-few iterations on the CPU, copies the trained-model folders here (trainer_name rewritten to
+planning and preprocessing, narrows the plans (fewer stages, 8-32 features, small patches),
+trains each model with nnU-Net's trainer for a few iterations on the CPU, copies the trained-model folders here (trainer_name rewritten to
 'nnUNetTrainer', optimizer state dropped), predicts every input with nnUNetv2_predict_from_modelfolder
 (stock, and once more with the float16 accumulators patched to float32, see FLOAT32_PATCH), saves
 the arrays nnU-Net computes on the way for one input per model, and writes manifest.json.
