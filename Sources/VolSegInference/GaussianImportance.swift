@@ -35,6 +35,21 @@ public enum GaussianImportance {
         return out
     }
 
+    /// The map as stock nnU-Net holds it: maximum 10 (`value_scaling_factor`), rounded to float16,
+    /// zeros (underflow far from the centre) raised to the smallest nonzero value.
+    public static func halfPrecisionMap(patch: [Int], planned: Bool = false) -> Tensor {
+        let out = map(patch: patch, planned: planned)
+        if planned { return out }
+        let values = UnsafeMutableBufferPointer(start: out.data, count: out.count)
+        var smallest = Float.greatestFiniteMagnitude
+        for i in values.indices {
+            values[i] = Float(Float16(values[i] * 10))
+            if values[i] > 0 { smallest = min(smallest, values[i]) }
+        }
+        for i in values.indices where values[i] == 0 { values[i] = smallest }
+        return out
+    }
+
     /// exp(-d^2 / (2 sigma^2)) at distance d from index size / 2, 0 beyond the truncation radius.
     static func profile(size: Int, sigma: Double) -> [Double] {
         let centre = size / 2

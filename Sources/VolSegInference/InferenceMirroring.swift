@@ -6,11 +6,11 @@ import VolSegCore
 /// probabilities are averaged. A network is not exactly mirror-symmetric, so the average is a
 /// cheap ensemble (nnU-Net's default on a GPU; 8 times the work, hence off by default here).
 public enum InferenceMirroring {
-    /// Subsets of the spatial axes (0 = D, 1 = H, 2 = W): only the identity without mirroring,
-    /// all 8 with it.
-    public static func axisSets(enabled: Bool) -> [[Int]] {
+    /// Subsets of the spatial `axes` (0 = D, 1 = H, 2 = W): only the identity without mirroring,
+    /// all 2^n with it (8 for all three axes; an nnU-Net checkpoint may allow fewer).
+    public static func axisSets(enabled: Bool, over axes: [Int] = [0, 1, 2]) -> [[Int]] {
         guard enabled else { return [[]] }
-        return (0..<8).map { mask in (0..<3).filter { mask & (1 << $0) != 0 } }
+        return (0..<(1 << axes.count)).map { mask in axes.indices.filter { mask & (1 << $0) != 0 }.map { axes[$0] } }
     }
 
     /// A copy of [N, C, D, H, W] (or [C, D, H, W]) reversed along the given spatial axes.

@@ -28,7 +28,9 @@ public struct SlidingWindow: Equatable, Sendable {
     /// Window starts along one axis.
     public static func starts(size: Int, patch: Int, step: Double) -> [Int] {
         precondition(patch >= 1 && size >= patch, "a window of \(patch) does not fit \(size) voxels; pad first")
-        let count = Int((Double(size - patch) / (Double(patch) * step)).rounded(.up)) + 1
+        // A step below one voxel (a 2D configuration's windows are one slice deep) would visit
+        // voxels twice: every start then advances by one voxel, as nnU-Net's 2D loop over slices does.
+        let count = Int((Double(size - patch) / max(Double(patch) * step, 1)).rounded(.up)) + 1
         if count == 1 { return [0] }
         let stride = Double(size - patch) / Double(count - 1)
         // numpy's round (half to even), so the positions are nnU-Net's to the voxel.

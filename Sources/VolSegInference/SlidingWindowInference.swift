@@ -21,6 +21,16 @@ public struct SlidingWindowInference {
     public var step: Double
     /// Average over the 8 mirrorings of each window (8 times the work).
     public var mirroring: Bool
+    /// The spatial axes mirroring flips (every subset of them is one prediction).
+    public var mirrorAxes: [Int] = [0, 1, 2]
+    /// Average the windows' logits instead of their probabilities (nnU-Net averages logits over
+    /// windows, mirrorings and folds and applies softmax once at export).
+    public var averagesLogits = false
+    /// Accumulate as stock nnU-Net does on every device: the Gaussian scaled to 10 and rounded to
+    /// float16 (zeros raised to its smallest value), the mirror-averaged window times the Gaussian
+    /// added into float16 sums, float16 weights and a float16 quotient. Only for comparing with
+    /// `nnUNetv2_predict` to the last bit; Float32 (the default) is the more accurate answer.
+    public var halfPrecisionAccumulation = false
 
     /// Puts the model in evaluation mode (BatchNorm uses its running statistics).
     public init(model: SegmentationModel, output: SegmentationOutput, patch: [Int], step: Double = 0.5,
@@ -56,13 +66,23 @@ public struct SlidingWindowInference {
             let padded = isPadded ? image.padded([(0, 0)] + pads.map { ($0.before, $0.after) }) : image
             let planned = image.isPlanned
             let layout = SlidingWindow(volumeShape: Array(padded.shape.suffix(3)), patch: window, step: step)
-            let gaussian = GaussianImportance.map(patch: window, planned: planned)
+            let gaussian = halfPrecisionAccumulation ? GaussianImportance.halfPrecisionMap(patch: window, planned: planned)
+                : GaussianImportance.map(patch: window, planned: planned)
             let sums = Tensor.zeros([output.channelCount] + layout.volumeShape, planned: planned)
             let weights = Tensor.zeros(layout.volumeShape, planned: planned)
-            let mirrorings = InferenceMirroring.axisSets(enabled: mirroring)
+            let mirrorings = InferenceMirroring.axisSets(enabled: mirroring, over: mirrorAxes)
             let windows = layout.windows
             for (n, start) in windows.enumerated() {
                 let x = SlidingWindowInference.extract(padded, start: start, size: window)
+                if halfPrecisionAccumulation {
+                    // nnU-Net averages the mirrorings in float32 before weighting the window once.
+                    let average = predictWindow(x, mirroredAlong: mirrorings[0])
+                    for axes in mirrorings.dropFirst() { SlidingWindowInference.add(predictWindow(x, mirroredAlong: axes), into: average) }
+                    SlidingWindowInference.accumulateHalf(average, weight: gaussian, scale: 1 / Float(mirrorings.count),
+                                                          into: sums, weights: weights, at: start)
+                    progress?(n + 1, windows.count)
+                    continue
+                }
                 for axes in mirrorings {
                     let probabilities = predictWindow(x, mirroredAlong: axes)
                     SlidingWindowInference.accumulate(probabilities, weight: gaussian, scale: 1 / Float(mirrorings.count),
@@ -71,7 +91,7 @@ public struct SlidingWindowInference {
                 SlidingWindowInference.accumulate(weight: gaussian, into: weights, at: start)
                 progress?(n + 1, windows.count)
             }
-            SlidingWindowInference.divide(sums, by: weights)
+            SlidingWindowInference.divide(sums, by: weights, roundingToHalf: halfPrecisionAccumulation)
             return isPadded ? sums.padded([(0, 0)] + pads.map { (-$0.before, -$0.after) }) : sums
         }
     }
@@ -80,7 +100,7 @@ public struct SlidingWindowInference {
     func predictWindow(_ x: Tensor, mirroredAlong axes: [Int]) -> Tensor {
         let input = axes.isEmpty ? x : InferenceMirroring.flipped(x, spatialAxes: axes)
         let logits = model.forward(input)[0]
-        let probabilities = output.activate(logits).reshaped(Array(logits.shape.dropFirst()))
+        let probabilities = (averagesLogits ? logits : output.activate(logits)).reshaped(Array(logits.shape.dropFirst()))
         return axes.isEmpty ? probabilities : InferenceMirroring.flipped(probabilities, spatialAxes: axes)
     }
 
@@ -134,14 +154,46 @@ public struct SlidingWindowInference {
     }
 
     /// sums[k, v] /= weights[v], in place: the weighted average of every window covering v.
-    static func divide(_ sums: Tensor, by weights: Tensor) {
+    /// `roundingToHalf`: a true division rounded to float16, as torch.div on half tensors.
+    static func divide(_ sums: Tensor, by weights: Tensor, roundingToHalf: Bool = false) {
         if sums.isPlanned { return }
         let volume = weights.count, channels = sums.shape[0]
         let s = sums.data, w = UnsafePointer(weights.data)
         Parallel.forEachChunk(volume, minimumChunk: 1 << 15) { range in
             for i in range {
+                if roundingToHalf {
+                    for c in 0..<channels { s[c * volume + i] = Float(Float16(s[c * volume + i] / w[i])) }
+                    continue
+                }
                 let reciprocal = 1 / w[i]
                 for c in 0..<channels { s[c * volume + i] *= reciprocal }
+            }
+        }
+    }
+
+    /// a += b, elementwise.
+    static func add(_ b: Tensor, into a: Tensor) {
+        let x = UnsafePointer(b.data), y = a.data
+        Parallel.forEachChunk(a.count, minimumChunk: 1 << 15) { range in for i in range { y[i] += x[i] } }
+    }
+
+    /// The float16 accumulation of `halfPrecisionAccumulation`: sums = half(sums + p * scale * g)
+    /// and weights = half(weights + g), where the window's product is formed in float32 as torch
+    /// forms `prediction *= gaussian` before the in-place add into a half tensor.
+    static func accumulateHalf(_ window: Tensor, weight: Tensor, scale: Float, into sums: Tensor, weights: Tensor, at start: [Int]) {
+        if sums.isPlanned || window.isPlanned { return }
+        let size = weight.shape, full = Array(sums.shape.suffix(3))
+        let channels = sums.shape[0], volume = full.reduce(1, *), patchVolume = size.reduce(1, *)
+        let p = UnsafePointer(window.data), g = UnsafePointer(weight.data), dst = sums.data, wsum = weights.data
+        Parallel.forEach(size[0]) { z in
+            for y in 0..<size[1] {
+                let row = (z * size[1] + y) * size[2]
+                let target = ((start[0] + z) * full[1] + start[1] + y) * full[2] + start[2]
+                for c in 0..<channels {
+                    let from = p + c * patchVolume + row, to = dst + c * volume + target
+                    for x in 0..<size[2] { to[x] = Float(Float16(to[x] + (from[x] * scale) * g[row + x])) }
+                }
+                for x in 0..<size[2] { wsum[target + x] = Float(Float16(wsum[target + x] + g[row + x])) }
             }
         }
     }
