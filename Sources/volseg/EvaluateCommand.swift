@@ -4,6 +4,7 @@ import VolSegCore
 import VolSegEvaluation
 import VolSegIO
 import VolSegInference
+import VolSegNNUNet
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -105,6 +106,9 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .long, help: "With --model: mirroring test-time augmentation (8x the time).")
     var tta = false
 
+    @Flag(name: .customLong("disable_tta"), help: "With --model MODEL_DIR (nnU-Net): no mirroring (nnU-Net mirrors by default).")
+    var disableTTA = false
+
     @Option(name: .long, help: "With --model: sliding-window step as a fraction of the patch (0, 1].")
     var step: Double = 0.5
 
@@ -157,7 +161,12 @@ struct EvaluateCommand: ParsableCommand {
         }
         var extraLabels = nnunetLabels.map { EvaluationLabel(name: String($0), values: [$0]) }
         var ignore = ignoreLabel
-        if let datasetJSON {
+        // An nnU-Net model's own dataset.json names the labels, as nnUNetv2_evaluate_folder -djfile does.
+        var labelTable = datasetJSON.map { ($0, plansJSON) }
+        if labelTable == nil, let model, isFolder(model) {
+            labelTable = (model + "/dataset.json", model + "/plans.json")
+        }
+        if let (datasetJSON, plansJSON) = labelTable {
             let dataset = try NNUNetDatasetLabels.read(datasetJSON: URL(fileURLWithPath: datasetJSON),
                                                        plans: plansJSON.map { URL(fileURLWithPath: $0) })
             extraLabels += dataset.labels
@@ -220,6 +229,9 @@ struct EvaluateCommand: ParsableCommand {
     /// labels are read only by the evaluation that follows), then score against the dataset.
     private func predictDataset(model: String, data: String) throws -> (URL, URL) {
         let dataset = URL(fileURLWithPath: data)
+        if isFolder(model) {
+            return try predictNNUNetDataset(model: URL(fileURLWithPath: model), dataset: dataset)
+        }
         let layout = try DatasetDetector.detect(dataset)
         let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
         let segmenter = Segmenter(bundle: bundle, options: SegmenterOptions(step: step, mirroring: tta))
@@ -234,6 +246,38 @@ struct EvaluateCommand: ParsableCommand {
         }
         if !common.quiet { print("segmented \(report.written.count) case(s) of \(layout.layoutName) into \(folder.path)") }
         return (folder, dataset)
+    }
+
+    /// An nnU-Net model folder over an nnU-Net raw dataset: every case of imagesTr (CASE_0000...)
+    /// predicted into OUT/predictions as nnUNetv2_predict predicts it (mirroring on unless
+    /// --disable_tta), scored against labelsTr with the labels of the model's dataset.json.
+    private func predictNNUNetDataset(model: URL, dataset: URL) throws -> (URL, URL) {
+        let folder = try NNUNetModelFolder.open(model)
+        let images = dataset.appendingPathComponent("imagesTr"), references = dataset.appendingPathComponent("labelsTr")
+        guard FileManager.default.fileExists(atPath: images.path), FileManager.default.fileExists(atPath: references.path) else {
+            throw ValidationError("\(dataset.path): an nnU-Net model is evaluated on an nnU-Net raw dataset (imagesTr/ and labelsTr/)")
+        }
+        let cases = try NNUNetCase.cases(in: images, fileEnding: folder.labels.fileEnding, channels: folder.labels.inputChannelCount)
+        var predictor = NNUNetPredictor(model: folder)
+        predictor.stepSize = step
+        predictor.mirroring = !disableTTA
+        let predictions = URL(fileURLWithPath: out!).appendingPathComponent("predictions")
+        try FileManager.default.createDirectory(at: predictions, withIntermediateDirectories: true)
+        let progress = ProgressDisplay(common)
+        for (n, item) in cases.enumerated() {
+            let target = predictions.appendingPathComponent(item.name + folder.labels.fileEnding)
+            try predictor.segment(item, into: NNUNetOutputs(labelMap: target, saveProbabilities: false, probabilitiesNIfTI: nil)) { done, total in
+                progress.show("case \(n + 1)/\(cases.count) \(item.name): window \(done)/\(total)", final: done == total)
+            }
+        }
+        progress.clear()
+        if !common.quiet { print("segmented \(cases.count) case(s) with nnU-Net model \(folder.url.lastPathComponent) into \(predictions.path)") }
+        return (predictions, references)
+    }
+
+    private func isFolder(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     private func fixed(_ value: Double?, _ width: Int) -> String {

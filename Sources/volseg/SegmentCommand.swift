@@ -25,8 +25,11 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output label map (.nii.gz), or a folder for a dataset.")
     var output: String
 
-    @Option(name: [.customShort("m"), .long], help: "The model checkpoint (.h5) with its config.")
-    var model: String
+    @Option(name: [.customShort("m"), .long],
+            help: "The model: a VolSeg checkpoint (.h5) with its config, or an nnU-Net v2 trained-model folder.")
+    var model: String?
+
+    @OptionGroup var nnunet: NNUNetSegmentOptions
 
     @Option(name: [.customLong("step"), .customLong("step_size", withSingleDash: true), .customLong("step_size")],
             help: "Window step as a share of the patch, in (0, 1].")
@@ -56,12 +59,21 @@ struct SegmentCommand: ParsableCommand {
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give the input with -i FILE [FILE ...], -i CASE_DIR or -i DATASET_DIR") }
+        if model == nil && nnunet.dataset == nil {
+            throw ValidationError("give the model with -m MODEL (a .h5 checkpoint or an nnU-Net model folder) or -d DATASET -c CONFIG")
+        }
+        if model != nil && nnunet.dataset != nil { throw ValidationError("-m and -d both name a model; give one") }
         if !(step > 0 && step <= 1) { throw ValidationError("--step must be in (0, 1], got \(step)") }
         if tta && disableTTA { throw ValidationError("--tta and --disable_tta contradict each other") }
     }
 
     func run() throws {
         common.apply()
+        if let folder = try nnunet.modelFolder(model: model) {
+            return try runNNUNet(folder)
+        }
+        try nnunet.refuseWithoutNNUNetModel()
+        guard let model else { return }
         let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
         let options = SegmenterOptions(step: step, mirroring: tta, keepProbabilities: probabilities != nil,
                                        postprocessing: postprocess)
@@ -99,7 +111,7 @@ struct SegmentCommand: ParsableCommand {
             guard FileManager.default.isWritableFile(atPath: folder.path) else {
                 throw SegmentationInputError.outputNotWritable(path: url.path, folder: folder.path)
             }
-            try OutputCheck.refuseOverwriting(files + [URL(fileURLWithPath: model)], with: url)
+            try OutputCheck.refuseOverwriting(files + (model.map { [URL(fileURLWithPath: $0)] } ?? []), with: url)
             AtomicFile.removeStaleTemporaries(in: folder)
         }
         if let probabilitiesURL, probabilitiesURL.standardizedFileURL == output.standardizedFileURL {

@@ -1,0 +1,97 @@
+import Foundation
+import VolSegIO
+import VolSegTestSupport
+import XCTest
+
+/// `volseg segment` with nnU-Net v2 model folders from the command line: nnU-Net's folder mode
+/// and names, `-d/-c` under $nnUNet_results, and the refusals (cascades, missing folds, channel
+/// counts), on the reference model of Tests/References/nnunet (case A: CT, two folds).
+final class NNUNetSegmentCLITests: XCTestCase {
+    static let references = TestPaths.repositoryRoot.appendingPathComponent("Tests/References/nnunet")
+    static let modelA = references.appendingPathComponent("models/A/nnUNetTrainer__nnUNetPlans__3d_fullres")
+    static let inputsA = references.appendingPathComponent("inputs/A")
+    var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-nnunet-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
+
+    func testFolderModeWritesWhatNNUNetWritesAndContinueSkipsFinishedCases() throws {
+        let cli = try CLIRunner.make()
+        let out = work.appendingPathComponent("predictions")
+        var result = try cli.run(["segment", "-i", Self.inputsA.path, "-o", out.path, "-m", Self.modelA.path, "-f", "0",
+                                  "--disable_tta", "--save_probabilities", "-device", "cuda", "-npp", "1", "-nps", "1",
+                                  "--disable_progress_bar", "--no-progress"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("-device cuda: VolSeg runs on the CPU"), result.stderr)
+        XCTAssertTrue(result.stdout.contains("folds 0, trainer nnUNetTrainer; mirroring off (--disable_tta)"), result.stdout)
+        let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        XCTAssertEqual(names, ["liver_0100.nii.gz", "liver_0100.npz", "liver_0100.pkl", "liver_0101.nii.gz", "liver_0101.npz", "liver_0101.pkl"])
+        // The label maps are nnU-Net's (float32-patched run, fold 0, no mirroring) voxel for voxel.
+        for name in ["liver_0100", "liver_0101"] {
+            let ours = try NIfTIReader.read(out.appendingPathComponent(name + ".nii.gz"))
+            let theirs = try NIfTIReader.read(Self.references.appendingPathComponent("outputs/A/float32_notta/\(name).nii.gz"))
+            XCTAssertEqual(ours.spatialShape, theirs.spatialShape)
+            let differing = (0..<ours.voxels.count).filter { ours.voxels.data[$0] != theirs.voxels.data[$0] }.count
+            XCTAssertEqual(differing, 0, name)
+        }
+        result = try cli.run(["segment", "-i", Self.inputsA.path, "-o", out.path, "-m", Self.modelA.path, "-f", "0",
+                              "--disable_tta", "--save_probabilities", "--continue_prediction", "--no-progress"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("0 written, 2 skipped, 0 failed"), result.stdout)
+    }
+
+    func testDatasetFormResolvesUnderNNUNetResults() throws {
+        let cli = try CLIRunner.make()
+        let results = work.appendingPathComponent("results/Dataset007_Liver")
+        try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: results.appendingPathComponent("nnUNetTrainer__nnUNetPlans__3d_fullres"),
+                                                   withDestinationURL: Self.modelA)
+        let output = work.appendingPathComponent("liver_0100.nii.gz")
+        let environment = ["nnUNet_results": work.appendingPathComponent("results").path]
+        let result = try cli.run(["segment", "-i", Self.inputsA.appendingPathComponent("liver_0100_0000.nii.gz").path, "-o", output.path,
+                                  "-d", "7", "-c", "3d_fullres", "-f", "0", "1", "--no-progress"], environment: environment)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("folds 0 1"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("mirroring axes [0, 1, 2]"), result.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
+        let missing = try cli.run(["segment", "-i", Self.inputsA.appendingPathComponent("liver_0100_0000.nii.gz").path,
+                                   "-o", work.appendingPathComponent("x.nii.gz").path, "-d", "8", "-c", "3d_fullres"], environment: environment)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no trained model for dataset 8 under \(work.appendingPathComponent("results").path)"), missing.stderr)
+    }
+
+    func testRefusalsNameTheProblemAndWriteNothing() throws {
+        let cli = try CLIRunner.make()
+        let input = Self.inputsA.appendingPathComponent("liver_0100_0000.nii.gz").path
+        let output = work.appendingPathComponent("out.nii.gz")
+        var result = try cli.run(["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path, "-f", "3"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("fold_3/checkpoint_final.pth: no such file (fold 3 was asked for)"), result.stderr)
+        result = try cli.run(["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path, "-prev_stage_predictions", work.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("cascades (3d_cascade_fullres) are not supported"), result.stderr)
+        result = try cli.run(["segment", "-i", input, input, "-o", output.path, "-m", Self.modelA.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("the model takes 1 channel(s) (CT); -i gave 2 file(s)"), result.stderr)
+        result = try cli.run(["segment", "-i", input, "-o", input, "-m", Self.modelA.path])
+        XCTAssertNotEqual(result.status, 0, "the input must never be overwritten")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+    }
+
+    func testModelsDescribesAnNNUNetFolder() throws {
+        let cli = try CLIRunner.make()
+        let result = try cli.run(["models", "--nnunet", Self.modelA.path, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["architecture"] as? String, "PlainConvUNet")
+        XCTAssertEqual(object["features_per_stage"] as? [Int], [8, 16, 32, 32])
+        XCTAssertEqual(object["patch_size"] as? [Int], [32, 32, 32])
+        XCTAssertEqual(object["folds"] as? [String], ["0", "1"])
+        XCTAssertEqual(object["mirroring_axes"] as? [Int], [0, 1, 2])
+        XCTAssertEqual(object["parameters"] as? Int, 232_353)
+    }
+}
