@@ -28,8 +28,14 @@ public enum TestPaths {
         return shared.appendingPathComponent(relative)
     }
 
-    /// The volseg binary built by `make test` (release) or a debug build, the newer one.
+    /// The volseg binary built with these tests (beside the test executable, so a sanitizer build in
+    /// `.build/asan` runs its own instrumented volseg), else the newer of `.build/release` and
+    /// `.build/debug`.
     public static var volsegBinary: URL? {
+        if let beside = Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("volseg"),
+           FileManager.default.isExecutableFile(atPath: beside.path) {
+            return beside
+        }
         let candidates = ["release", "debug"].map {
             repositoryRoot.appendingPathComponent(".build/\($0)/volseg")
         }.filter { FileManager.default.isExecutableFile(atPath: $0.path) }
