@@ -63,12 +63,17 @@ public struct NNUNetModelFolder {
         architecture.inputChannels = labels.inputChannelCount
         architecture.classCount = labels.output.channelCount
         let network = DynamicUNet(architecture, initializer: ParameterInitializer(seed: 0))
-        let first = folder.appendingPathComponent("fold_\(folds[0])").appendingPathComponent(checkpoint)
-        do {
-            try network.load(state: states[0])
-        } catch let error as StateLoadError {
-            throw NNUNetError.weightsDoNotFit(path: first.path, problem: error.description)
+        // Every fold is checked against the network here, so switching folds later cannot fail;
+        // the first fold's weights are loaded last.
+        for index in states.indices.reversed() {
+            let file = folder.appendingPathComponent("fold_\(folds[index])").appendingPathComponent(checkpoint)
+            do {
+                try network.load(state: states[index])
+            } catch let error as StateLoadError {
+                throw NNUNetError.weightsDoNotFit(path: file.path, problem: error.description)
+            }
         }
+        let first = folder.appendingPathComponent("fold_\(folds[0])").appendingPathComponent(checkpoint)
         if let axes = mirrorAxes, let bad = axes.first(where: { $0 < 0 || $0 >= configuration.patchSize.count }) {
             throw NNUNetError.checkpoint(path: first.path, problem: "inference_allowed_mirroring_axes has axis \(bad) for a \(configuration.patchSize.count)D patch")
         }
@@ -112,7 +117,7 @@ public struct NNUNetModelFolder {
         return folder
     }
 
-    /// Loads fold `index`'s weights into `network`.
+    /// Loads fold `index`'s weights into `network` (`open` checked that every fold fits).
     public func useFold(_ index: Int) {
         try! network.load(state: foldStates[index])
     }
