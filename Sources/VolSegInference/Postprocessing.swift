@@ -5,10 +5,14 @@ import VolSegCore
 public enum Postprocessing: String, CaseIterable, Sendable {
     /// Liver CT: `LiTSPostprocessing` with the LiTS labels (1 liver, 2 tumour).
     case lits
+    /// nnU-Net's own choice for an nnU-Net model folder: its `postprocessing.pkl`, read and
+    /// applied by VolSegNNUNet's `NNUNetPostprocessing` (a VolSeg checkpoint has none).
+    case nnunet
 
     public func apply(_ labels: Tensor) -> Tensor {
         switch self {
         case .lits: return LiTSPostprocessing().apply(labels)
+        case .nnunet: preconditionFailure("--postprocess nnunet comes from a model folder's postprocessing.pkl (NNUNetPostprocessing)")
         }
     }
 }

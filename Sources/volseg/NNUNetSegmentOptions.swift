@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VolSegInference
 import VolSegNNUNet
 
 /// nnUNetv2_predict's options, for `volseg segment` with an nnU-Net v2 model. `-npp`, `-nps`,
@@ -34,6 +35,10 @@ struct NNUNetSegmentOptions: ParsableArguments {
           help: "Accumulate windows in float16 as stock nnU-Net does (to compare with nnUNetv2_predict bit for bit); default Float32.")
     var halfPrecision = false
 
+    @Option(name: .customLong("pp_pkl_file", withSingleDash: true),
+            help: "nnU-Net: the postprocessing.pkl to apply (implies --postprocess nnunet; default: the model folder's, see the README).")
+    var postprocessingFile: String?
+
     @Option(name: .customLong("device", withSingleDash: true), help: "Accepted for nnU-Net users; VolSeg runs on the CPU.")
     var device = "cpu"
 
@@ -62,6 +67,16 @@ struct NNUNetSegmentOptions: ParsableArguments {
         }
     }
 
+    /// The postprocessing to apply to `folder`'s label maps: -pp_pkl_file's file, or with
+    /// `--postprocess nnunet` the model folder's (`NNUNetPostprocessing.candidates`); nil without either.
+    func postprocessing(_ choice: Postprocessing?, folder: NNUNetModelFolder) throws -> NNUNetPostprocessing? {
+        if choice == .lits {
+            throw ValidationError("--postprocess lits applies to VolSeg checkpoints; an nnU-Net model takes --postprocess nnunet (its postprocessing.pkl)")
+        }
+        if let postprocessingFile { return try NNUNetPostprocessing.read(URL(fileURLWithPath: postprocessingFile)) }
+        return choice == .nnunet ? try NNUNetPostprocessing.find(in: folder.url, folds: folder.folds) : nil
+    }
+
     /// The nnU-Net model folder this run uses, or nil for a VolSeg checkpoint.
     func modelFolder(model: String?) throws -> URL? {
         if let dataset, let configuration {
@@ -76,8 +91,9 @@ struct NNUNetSegmentOptions: ParsableArguments {
 
     /// nnU-Net's options mean nothing for a VolSeg checkpoint: say so instead of ignoring them.
     func refuseWithoutNNUNetModel() throws {
-        if !folds.isEmpty || saveProbabilities || checkpoint != NNUNetModelFolder.defaultCheckpoint || configuration != nil {
-            throw ValidationError("-f, -c, -chk and --save_probabilities apply to nnU-Net model folders; -m names a VolSeg checkpoint")
+        if !folds.isEmpty || saveProbabilities || checkpoint != NNUNetModelFolder.defaultCheckpoint || configuration != nil
+            || postprocessingFile != nil {
+            throw ValidationError("-f, -c, -chk, -pp_pkl_file and --save_probabilities apply to nnU-Net model folders; -m names a VolSeg checkpoint")
         }
     }
 }
