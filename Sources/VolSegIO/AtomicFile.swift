@@ -118,7 +118,7 @@ public enum AtomicFile {
     }
 
     /// write(2) until `raw[start..<end]` is written; the errno of a failure, else 0.
-    private static func writeFully(_ descriptor: Int32, _ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int32 {
+    static func writeFully(_ descriptor: Int32, _ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int32 {
         var offset = start
         while offset < end {
             let n = Foundation.write(descriptor, raw.baseAddress! + offset, end - offset)

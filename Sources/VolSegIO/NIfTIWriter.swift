@@ -27,27 +27,44 @@ public enum NIfTIWriter {
             throw NIfTIError.invalidLabels(path: url.path, reason: "label \(Int(largest)) exceeds 65535")
         }
         let wide = largest > 255
-        let datatype = wide ? NIfTIDatatype.uint16 : NIfTIDatatype.uint8
-        let buffer = malloc(count * (wide ? 2 : 1))!
+        let buffer = labelMapBuffer(voxels: count, wide: wide, planned: false)
+        let raw = UnsafeMutableRawPointer(buffer.pointer!)
         if wide {
-            let p = buffer.bindMemory(to: UInt16.self, capacity: count)
+            let p = raw.bindMemory(to: UInt16.self, capacity: count)
             Parallel.forEachChunk(count, minimumChunk: 1 << 16) { r in for i in r { p[i] = UInt16(values[i]) } }
         } else {
-            let p = buffer.bindMemory(to: UInt8.self, capacity: count)
+            let p = raw.bindMemory(to: UInt8.self, capacity: count)
             Parallel.forEachChunk(count, minimumChunk: 1 << 16) { r in for i in r { p[i] = UInt8(values[i]) } }
         }
-        try write(buffer, datatype: datatype, channels: 1, like: reference, to: url, description: "VolSeg label map")
+        try withExtendedLifetime(buffer) {
+            try write(raw, datatype: wide ? NIfTIDatatype.uint16 : NIfTIDatatype.uint8, channels: 1, like: reference, to: url,
+                      description: "VolSeg label map")
+        }
+    }
+
+    /// The voxel buffer `writeLabelMap` fills: 1 byte a voxel (2 when a label exceeds 255), through
+    /// the memory ledger, so that a planned run (`planLabelMapWrite`) counts what a real one uses.
+    package static func labelMapBuffer(voxels: Int, wide: Bool, planned: Bool) -> ScratchBuffer<UInt8> {
+        ScratchBuffer<UInt8>(count: voxels * (wide ? 2 : 1), planned: planned)
+    }
+
+    /// What writing a label map of `labels`' size with labels up to `largestLabel` adds to the
+    /// ledger while it runs, for `--plan-memory`: call it where the real write would happen, with
+    /// what the write keeps alive still alive.
+    public static func planLabelMapWrite(_ labels: Tensor, largestLabel: Int) {
+        withExtendedLifetime(labelMapBuffer(voxels: labels.count, wide: largestLabel > 255, planned: true)) {}
     }
 
     /// Float32 values (probabilities, logits) as [C, D, H, W] or [D, H, W] on the reference grid;
     /// C > 1 becomes a 4D file.
     public static func writeFloatMap(_ values: Tensor, like reference: NIfTIHeader, to url: URL) throws {
         try checkGrid(values, reference: reference, url: url, allowChannels: true)
-        let buffer = malloc(values.count * 4)!
-        buffer.copyMemory(from: values.data, byteCount: values.count * 4)
         let channels = values.rank == 4 ? values.shape[0] : 1
-        try write(buffer, datatype: NIfTIDatatype.float32, channels: channels, like: reference, to: url,
-                  description: "VolSeg float map")
+        // libnifti writes straight from the tensor: no copy of a map that may be gigabytes.
+        try withExtendedLifetime(values) {
+            try write(UnsafeMutableRawPointer(values.data), datatype: NIfTIDatatype.float32, channels: channels, like: reference,
+                      to: url, description: "VolSeg float map")
+        }
     }
 
     private static func checkGrid(_ t: Tensor, reference: NIfTIHeader, url: URL, allowChannels: Bool) throws {
@@ -60,7 +77,7 @@ public enum NIfTIWriter {
         }
     }
 
-    /// Hands `buffer` (malloc'd; libnifti frees it) to libnifti with the reference's geometry.
+    /// Writes `buffer` (owned by the caller, only read here) with the reference's geometry.
     private static func write(_ buffer: UnsafeMutableRawPointer, datatype: Int, channels: Int,
                               like reference: NIfTIHeader, to url: URL, description: String) throws {
         let spatial = reference.spatialShape
@@ -68,17 +85,18 @@ public enum NIfTIWriter {
         // holds only the voxels), and every 3D scan fits NIfTI-1's int16 dims. Geometry survives at
         // float32 precision, as in the NIfTI-1 files scans come in.
         if spatial.contains(where: { $0 > Int(Int16.max) }) || channels > Int(Int16.max) {
-            free(buffer)
             throw NIfTIError.writeFailed(path: url.path, reason: "grid \(spatial) exceeds NIfTI-1's 32767 voxels per axis")
         }
         var dims: [Int64] = [channels > 1 ? 4 : 3, Int64(spatial[0]), Int64(spatial[1]), Int64(spatial[2]),
                              Int64(channels), 1, 1, 1]
         guard let nim = nifti_make_new_nim(&dims, Int32(datatype), 0) else {
-            free(buffer)
             throw NIfTIError.writeFailed(path: url.path, reason: "libnifti could not create an image")
         }
-        defer { nifti_image_free(nim) }   // frees `buffer` too
         nim.pointee.data = buffer
+        defer {
+            nim.pointee.data = nil   // the caller's: nifti_image_free must not free it
+            nifti_image_free(nim)
+        }
         copyGeometry(from: reference, to: nim)
         nim.pointee.scl_slope = 1
         nim.pointee.scl_inter = 0

@@ -129,14 +129,7 @@ public enum NumpyArchiveWriter {
     }
 
     private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, url: URL) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Foundation.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileWriteError.systemError(path: url.path, code: errno, neededBytes: bytes.count - done)
-            }
-            done += n
-        }
+        let failure = AtomicFile.writeFully(descriptor, bytes, from: 0, to: bytes.count)
+        if failure != 0 { throw FileWriteError.systemError(path: url.path, code: failure, neededBytes: bytes.count) }
     }
 }

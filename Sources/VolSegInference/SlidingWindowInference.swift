@@ -173,6 +173,7 @@ public struct SlidingWindowInference {
 
     /// a += b, elementwise.
     static func add(_ b: Tensor, into a: Tensor) {
+        if a.isPlanned || b.isPlanned { return }
         let x = UnsafePointer(b.data), y = a.data
         Parallel.forEachChunk(a.count, minimumChunk: 1 << 15) { range in for i in range { y[i] += x[i] } }
     }

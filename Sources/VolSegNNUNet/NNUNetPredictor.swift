@@ -1,5 +1,6 @@
 import Foundation
 import VolSegCore
+import VolSegIO
 import VolSegInference
 import VolSegPreprocessing
 
@@ -23,6 +24,9 @@ public struct NNUNetPredictor {
     /// Reproduce stock nnU-Net's float16 Gaussian, window sums, fold sums and exported logits
     /// (see `SlidingWindowInference.halfPrecisionAccumulation`) instead of VolSeg's Float32.
     public var halfPrecision = false
+    /// nnU-Net's postprocessing.pkl steps, applied to the exported label map (not the
+    /// probabilities), as `nnUNetv2_apply_postprocessing` applies them to the written files.
+    public var postprocessing: NNUNetPostprocessing?
 
     public init(model: NNUNetModelFolder) { self.model = model }
 
@@ -49,7 +53,7 @@ public struct NNUNetPredictor {
             if let total = sum { NNUNetPredictor.add(logits, into: total, roundingToHalf: halfPrecision) } else { sum = logits }
         }
         let logits = sum!
-        if model.folds.count > 1 {
+        if model.folds.count > 1 && !logits.isPlanned {
             let count = Float(model.folds.count), half = halfPrecision
             let values = logits.data
             Parallel.forEachChunk(logits.count, minimumChunk: 1 << 16) { range in
@@ -68,27 +72,32 @@ public struct NNUNetPredictor {
         // nnU-Net resamples from the configuration's nominal spacing, not the grid's actual one.
         let current = configuration.isTwoDimensional ? [spacing[0]] + configuration.spacing : configuration.spacing
         let settings = configuration.probabilityResampling
-        let resampled = NNUNetResampling.resampleToShape(logits, newShape: properties.shapeAfterCropping, currentSpacing: current,
-                                                         newSpacing: spacing, order: settings.order, orderZ: settings.orderZ,
-                                                         forceSeparateZ: settings.forceSeparateZ)
-        if halfPrecision && resampled !== logits {
+        var resampled: Tensor? = NNUNetResampling.resampleToShape(logits, newShape: properties.shapeAfterCropping, currentSpacing: current,
+                                                                  newSpacing: spacing, order: settings.order, orderZ: settings.orderZ,
+                                                                  forceSeparateZ: settings.forceSeparateZ)
+        if halfPrecision && resampled! !== logits && !logits.isPlanned {
             // nnU-Net's resampling stores into an array of the input's dtype: float16.
-            let values = resampled.data
-            Parallel.forEachChunk(resampled.count, minimumChunk: 1 << 16) { range in for i in range { values[i] = Float(Float16(values[i])) } }
+            let values = resampled!.data
+            Parallel.forEachChunk(resampled!.count, minimumChunk: 1 << 16) { range in for i in range { values[i] = Float(Float16(values[i])) } }
         }
         // Labels come from the logits directly (the argmax is the same) unless probabilities are
-        // needed anyway or the outputs are sigmoid regions, painted where p > 0.5.
-        let activated = (wantsProbabilities || output.isRegionBased)
-            ? output.activate(resampled.reshaped([1] + resampled.shape)).reshaped(resampled.shape) : resampled
-        let labels = output.labelMap(activated)
+        // needed anyway or the outputs are sigmoid regions, painted where p > 0.5. Each stage's
+        // input is let go as soon as the next exists, so at most two crop-sized maps are alive.
+        let shape = resampled!.shape
+        var activated: Tensor? = (wantsProbabilities || output.isRegionBased)
+            ? output.activate(resampled!.reshaped([1] + shape)).reshaped(shape) : resampled!
+        resampled = nil
         let crop = properties.crop
-        let fullLabels = NNUNetTranspose.spatial(crop.uncrop(labels, fill: [0]), plans.transposeBackward)
-        let fullProbabilities = wantsProbabilities
-            ? NNUNetTranspose.spatial(crop.uncrop(activated, fill: output.backgroundFill), plans.transposeBackward) : nil
+        var labels: Tensor? = output.labelMap(activated!)
+        let fullLabels = NNUNetTranspose.spatial(crop.uncrop(labels!, fill: [0]), plans.transposeBackward)
+        labels = nil
+        if !wantsProbabilities { activated = nil }
+        let fullProbabilities = activated.map { NNUNetTranspose.spatial(crop.uncrop($0, fill: output.backgroundFill), plans.transposeBackward) }
         return (fullLabels, fullProbabilities)
     }
 
     static func add(_ t: Tensor, into total: Tensor, roundingToHalf: Bool) {
+        if total.isPlanned { return }
         let a = UnsafePointer(t.data), b = total.data
         Parallel.forEachChunk(t.count, minimumChunk: 1 << 16) { range in
             for i in range { b[i] = roundingToHalf ? Float(Float16(b[i] + a[i])) : b[i] + a[i] }
@@ -97,18 +106,70 @@ public struct NNUNetPredictor {
 }
 
 extension NNUNetPredictor {
+    /// One case predicted and exported, not yet written.
+    public struct Prediction {
+        /// [1, z, y, x] label values on the input's grid (postprocessed when asked for).
+        public var labels: Tensor
+        /// [K, z, y, x] when asked for.
+        public var probabilities: Tensor?
+        public var properties: NNUNetCaseProperties
+        /// The first channel's header: the output's geometry.
+        public var header: NIfTIHeader
+        /// Non-finite input voxels read as 0.
+        public var nonFinite: Int
+        /// NibabelIOWithReorient: how the input was reoriented to RAS. `labels` are back on the
+        /// input's grid; `probabilities` stay on the RAS grid, as nnU-Net saves them.
+        public var orientation: CanonicalOrientation?
+    }
+
+    /// Reads, preprocesses, predicts and exports one case. With `planned`, reading and
+    /// preprocessing run for real and everything after on shape-only tensors (no network
+    /// arithmetic): the same ledger peak as a real run, and outputs without values. Each stage's
+    /// input is let go once the next exists (the ledger counts what is alive).
+    public func predict(_ item: NNUNetCase, probabilities wantsProbabilities: Bool, planned: Bool = false,
+                        progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Prediction {
+        var read = try item.read(with: model.plans.imageReader)
+        var preprocessed = NNUNetPreprocessor(plans: model.plans, configuration: model.configuration).run(read.image, spacing: read.spacing)
+        read.image = Tensor.empty([0])
+        var data = preprocessed.data
+        preprocessed.data = Tensor.empty([0])
+        if planned {
+            let shape = data.shape
+            data = Tensor.empty([0])
+            data = Tensor.planned(shape)
+        }
+        var logits: Tensor? = predictLogits(data, progress: progress)
+        data = Tensor.empty([0])
+        var exported: (labels: Tensor, probabilities: Tensor?)? = export(logits!, properties: preprocessed.properties,
+                                                                            probabilities: wantsProbabilities)
+        logits = nil
+        var labels = exported!.labels
+        let probabilities = exported!.probabilities
+        exported = nil
+        if let orientation = read.orientation { labels = orientation.fromCanonical(labels) }
+        if let postprocessing { labels = postprocessing.apply(labels) }
+        return Prediction(labels: labels, probabilities: probabilities, properties: preprocessed.properties,
+                          header: read.header, nonFinite: read.nonFinite, orientation: read.orientation)
+    }
+
     /// Reads, preprocesses, predicts, exports and writes one case; returns how many non-finite
     /// input voxels were read as 0. The outputs are checked (writable, not an input) before any work.
     @discardableResult
     public func segment(_ item: NNUNetCase, into outputs: NNUNetOutputs,
                         progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Int {
         try outputs.check(inputs: item.files)
-        let (image, spacing, header, replaced) = try item.read()
-        let preprocessed = NNUNetPreprocessor(plans: model.plans, configuration: model.configuration).run(image, spacing: spacing)
-        let logits = predictLogits(preprocessed.data, progress: progress)
-        let exported = export(logits, properties: preprocessed.properties, probabilities: outputs.needsProbabilities)
-        try outputs.write(labels: exported.labels, probabilities: exported.probabilities, header: header,
-                          properties: preprocessed.properties, plans: model.plans)
-        return replaced
+        let prediction = try predict(item, probabilities: outputs.needsProbabilities, progress: progress)
+        try outputs.write(prediction, plans: model.plans)
+        return prediction.nonFinite
+    }
+
+    /// The memory ledger's peak (bytes above what was live before) of `segment(item, into:
+    /// outputs)`, from a planned run: reading and preprocessing for real, then the network, the
+    /// export and the label map's write buffer as planned storage.
+    public func plannedPeak(_ item: NNUNetCase, outputs: NNUNetOutputs) throws -> Int {
+        try MemoryLedger.shared.measurePeak {
+            let prediction = try predict(item, probabilities: outputs.needsProbabilities, planned: true)
+            outputs.planWrite(prediction, largestLabel: model.labels.output.labelValues.max() ?? 0)
+        }.peakBytes
     }
 }

@@ -7,7 +7,8 @@ enum NNUNetTranspose {
         if order == [0, 1, 2] { return t }
         let channels = t.shape[0], input = Array(t.shape.suffix(3))
         let output = order.map { input[$0] }
-        let out = Tensor.empty([channels] + output)
+        let out = Tensor.empty([channels] + output, planned: t.isPlanned)
+        if t.isPlanned { return out }
         var inputStrides = [input[1] * input[2], input[2], 1]
         inputStrides = order.map { inputStrides[$0] }
         let volume = input.reduce(1, *)

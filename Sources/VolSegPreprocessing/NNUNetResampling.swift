@@ -86,7 +86,10 @@ public enum NNUNetResampling {
         precondition((0...3).contains(order) && (0...3).contains(orderZ), "spline orders \(order), \(orderZ) must be 0...3")
         if spatial == newShape { return data }
         let out = Tensor.empty([data.shape[0]] + newShape, planned: data.isPlanned)
-        if data.isPlanned { return out }
+        if data.isPlanned {
+            planWorkingMemory(from: spatial, to: newShape, axis: separateZ ? axis : nil, order: order, orderZ: orderZ)
+            return out
+        }
         if separateZ {
             precondition(data.rank == 4, "separate resampling needs [C, D, H, W], got \(data.shape)")
             guard let axis, (0..<3).contains(axis) else { preconditionFailure("separate resampling needs an axis 0...2, got \(String(describing: axis))") }
@@ -95,6 +98,22 @@ public enum NNUNetResampling {
             resampleJointly(data, into: out, order: order)
         }
         return out
+    }
+
+    /// What `resample` adds to the ledger beside its output, for a planned run: the whole-volume
+    /// zoom's coefficients (joint), or the in-plane result and the z step's coefficients (separate,
+    /// when `axis` changes length). Per-slice zooms stay outside the ledger (see `SplineZoom`).
+    private static func planWorkingMemory(from shape: [Int], to newShape: [Int], axis: Int?, order: Int, orderZ: Int) {
+        guard let axis else {
+            withExtendedLifetime(SplineZoom(from: shape, to: newShape, order: order).plannedWorkingMemory()) {}
+            return
+        }
+        guard shape[axis] != newShape[axis] else { return }
+        var inPlaneShape = newShape
+        inPlaneShape[axis] = shape[axis]
+        let inPlaneResult = ScratchBuffer<Double>(count: inPlaneShape.reduce(1, *), planned: true)
+        let zStep = SplineZoom(from: inPlaneShape, to: newShape, order: orderZ, clipsToInputRange: false)
+        withExtendedLifetime((inPlaneResult, zStep.plannedWorkingMemory())) {}
     }
 
     /// One zoom per channel over all axes; the channel's planes spread over the threads.
@@ -149,8 +168,9 @@ public enum NNUNetResampling {
         // and the integer grid elsewhere: a zoom along `axis` alone, not clipped.
         let zStep = SplineZoom(from: inPlaneShape, to: newShape, order: orderZ, clipsToInputRange: false)
         let (height, width) = (newShape[1], newShape[2])
-        let inPlaneResult = UnsafeMutablePointer<Double>.allocate(capacity: inPlaneShape.reduce(1, *))
-        defer { inPlaneResult.deallocate() }
+        let inPlaneBuffer = ScratchBuffer<Double>(count: inPlaneShape.reduce(1, *), planned: false)
+        let inPlaneResult = inPlaneBuffer.pointer!
+        defer { withExtendedLifetime(inPlaneBuffer) {} }
         for c in 0..<channels {
             Parallel.forEach(shape[axis]) { s in
                 zoomSlice(c, s) { row, values in

@@ -36,6 +36,14 @@ public struct SplineZoom: Sendable {
     /// Whether the input must be copied into padded, prefiltered Float64 coefficients first.
     var needsCoefficients: Bool { axes.contains { $0.padding > 0 } }
 
+    var coefficientCount: Int { axes.reduce(1) { $0 * $1.paddedCount } }
+
+    /// What a whole-volume (parallel) resize adds to the memory ledger while it runs, as planned
+    /// storage: nil when it needs no coefficients. Keep it alive where the real resize would run.
+    package func plannedWorkingMemory() -> ScratchBuffer<Double>? {
+        needsCoefficients ? ScratchBuffer<Double>(count: coefficientCount, planned: true) : nil
+    }
+
     /// The resized array, computed on all threads.
     public func callAsFunction(_ input: [Double]) -> [Double] {
         precondition(input.count == inputShape.reduce(1, *), "\(input.count) values for the shape \(inputShape)")
@@ -73,9 +81,12 @@ public struct SplineZoom: Sendable {
     /// not contiguous, such as a slice across the fast axis.
     func resize(parallel: Bool, loadRow: (Int, Int, UnsafeMutablePointer<Double>) -> Void,
                 store: (Int, Int, UnsafePointer<Double>) -> Void) {
-        let count = axes.reduce(1) { $0 * $1.paddedCount }
-        let coefficients = UnsafeMutablePointer<Double>.allocate(capacity: count)
-        defer { coefficients.deallocate() }
+        // A whole volume's coefficients (parallel) can be gigabytes: they go through the memory
+        // ledger. One slice's (a zoom per slice on each thread) stay in malloc: small, and a
+        // ledger count that depended on how the threads overlap could not be planned exactly.
+        let tracked = parallel ? ScratchBuffer<Double>(count: coefficientCount, planned: false) : nil
+        let coefficients = tracked?.pointer ?? UnsafeMutablePointer<Double>.allocate(capacity: coefficientCount)
+        defer { if tracked == nil { coefficients.deallocate() } }
         let range = fillPadded(coefficients, parallel: parallel, loadRow: loadRow)
         prefilter(coefficients, parallel: parallel)
         evaluate(UnsafePointer(coefficients), range: clipsToInputRange ? range : nil, parallel: parallel, store: store)

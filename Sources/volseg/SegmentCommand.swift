@@ -44,7 +44,7 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .long, help: "Also write the class (or region) probabilities as a 4D float NIfTI here.")
     var probabilities: String?
 
-    @Option(name: .long, help: "Post-processing: lits (largest liver component, holes filled, tumour only inside the liver).")
+    @Option(name: .long, help: "Post-processing: lits (largest liver component, holes filled, tumour only inside the liver); nnunet (an nnU-Net model's postprocessing.pkl).")
     var postprocess: Postprocessing?
 
     @Flag(name: [.customLong("continue"), .customLong("continue_prediction")],
@@ -54,6 +54,11 @@ struct SegmentCommand: ParsableCommand {
     @Flag(name: .customLong("plan-memory"),
           help: "Print the memory ledger's peak for this run and the predicted process peak (planned: the network does no arithmetic) and write nothing.")
     var planMemory = false
+
+    @Option(name: .customLong("memory-budget"),
+            help: "Refuse a case whose memory ledger peak (model, image and the run's peak) would exceed this, e.g. 8GiB: each case is planned first (its preprocessing runs twice).",
+            transform: MemorySize.argument)
+    var memoryBudget: MemorySize?
 
     @OptionGroup var common: CommonOptions
 
@@ -73,6 +78,9 @@ struct SegmentCommand: ParsableCommand {
             return try runNNUNet(folder)
         }
         try nnunet.refuseWithoutNNUNetModel()
+        if postprocess == .nnunet {
+            throw ValidationError("--postprocess nnunet applies nnU-Net's postprocessing.pkl to an nnU-Net model folder's output; -m names a VolSeg checkpoint")
+        }
         guard let model else { return }
         let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
         let options = SegmenterOptions(step: step, mirroring: tta, keepProbabilities: probabilities != nil,
@@ -119,18 +127,16 @@ struct SegmentCommand: ParsableCommand {
         }
         FaultPoint.reached("segment.loading")
         let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
-        if planMemory {
+        if planMemory || memoryBudget != nil {
             let loaded = MemoryLedger.shared.currentBytes
-            let (plan, peak) = try MemoryLedger.shared.measurePeak { try segmenter.segment(image, planned: true) }
-            // What `top` would show: the loaded image and model, the run's ledger peak above them,
-            // and the memory outside the ledger (runtime, libraries, thread stacks).
-            let process = loaded + peak + ResourceUsage.runtimeReserveBytes
-            print("memory ledger peak for \(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of "
-                  + "\(segmenter.bundle.inference().window)): \(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) "
-                  + "above the loaded image")
-            print("predicted process peak \(MemorySize.describe(process)): loaded image and model \(MemorySize.format(loaded)) "
-                  + "+ ledger peak \(MemorySize.format(peak)) + reserve \(MemorySize.format(ResourceUsage.runtimeReserveBytes))")
-            return
+            let (plan, peak) = try MemoryLedger.shared.measurePeak {
+                let plan = try segmenter.segment(image, planned: true)
+                NIfTIWriter.planLabelMapWrite(plan.labels, largestLabel: segmenter.bundle.config.output.labelValues.max() ?? 0)
+                return plan
+            }
+            let what = "\(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of \(segmenter.bundle.inference().window))"
+            if planMemory { return printPlannedMemory(what, loaded: loaded, peak: peak) }
+            try checkBudget(image.path, loaded: loaded, peak: peak)
         }
         let started = Date()
         let (result, peak) = try MemoryLedger.shared.measurePeak {
@@ -182,6 +188,23 @@ struct SegmentCommand: ParsableCommand {
             warn("failed: " + report.failed.map(\.id).joined(separator: ", "))
             throw ExitCode(1)
         }
+    }
+
+    /// `--plan-memory`'s answer: the ledger's peak above what is loaded, and the process peak
+    /// `top` would show: the loaded image and model, that peak, and the memory outside the ledger
+    /// (runtime, libraries, thread stacks, per-slice scratch).
+    func printPlannedMemory(_ what: String, loaded: Int, peak: Int) {
+        let process = loaded + peak + ResourceUsage.runtimeReserveBytes
+        print("memory ledger peak for \(what): \(peak) bytes (\(String(format: "%.1f", Double(peak) / 1_048_576)) MiB) above the loaded image")
+        print("predicted process peak \(MemorySize.describe(process)): loaded image and model \(MemorySize.format(loaded)) "
+              + "+ ledger peak \(MemorySize.format(peak)) + reserve \(MemorySize.format(ResourceUsage.runtimeReserveBytes))")
+    }
+
+    /// Refuses a case whose planned ledger peak exceeds --memory-budget, before any real work.
+    func checkBudget(_ path: String, loaded: Int, peak: Int, hint: String = "") throws {
+        guard let memoryBudget, loaded + peak > memoryBudget.bytes else { return }
+        throw ValidationError("\(path): segmenting needs \(MemorySize.format(loaded + peak)) (model and image \(MemorySize.format(loaded)) "
+                              + "+ the run's ledger peak \(MemorySize.format(peak))), more than --memory-budget \(memoryBudget)\(hint)")
     }
 
     func isFolder(_ url: URL) -> Bool {

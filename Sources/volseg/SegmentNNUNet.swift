@@ -10,25 +10,26 @@ import VolSegNNUNet
 extension SegmentCommand {
     func runNNUNet(_ folderURL: URL) throws {
         if nnunet.device != "cpu" { warn("warning: -device \(nnunet.device): VolSeg runs on the CPU") }
-        if postprocess != nil { throw ValidationError("--postprocess applies to VolSeg checkpoints; nnU-Net models are exported as nnU-Net exports them") }
-        if planMemory { throw ValidationError("--plan-memory is not available for nnU-Net models yet") }
         let folder = try NNUNetModelFolder.open(folderURL, folds: nnunet.folds.isEmpty ? nil : nnunet.folds,
                                                 checkpoint: nnunet.checkpoint)
         var predictor = NNUNetPredictor(model: folder)
         predictor.stepSize = step
         predictor.mirroring = !disableTTA
         predictor.halfPrecision = nnunet.halfPrecision
+        predictor.postprocessing = try nnunet.postprocessing(postprocess, folder: folder)
         if !common.quiet {
             let axes = predictor.mirrorAxes.isEmpty
                 ? (folder.mirrorAxes == nil ? "none (the checkpoint allows no mirroring)" : "off (--disable_tta)")
                 : "axes \(folder.mirrorAxes!) of the network input (on by default for nnU-Net models, as nnUNetv2_predict; --disable_tta turns it off)"
             print("nnU-Net model \(folder.url.lastPathComponent): configuration \(folder.configuration.name), "
-                  + "folds \(folder.folds.joined(separator: " ")), trainer \(folder.trainerName); mirroring \(axes)")
+                  + "folds \(folder.folds.joined(separator: " ")), trainer \(folder.trainerName); mirroring \(axes)"
+                  + (predictor.postprocessing.map { "; postprocessing \($0.source) (\($0.steps.count) largest-component step(s))" } ?? ""))
         }
         let progress = ProgressDisplay(common)
         let first = URL(fileURLWithPath: input[0])
         if input.count == 1, isFolder(first) {
             if isNIfTIName(output) { throw ValidationError("-o \(output): an nnU-Net input folder is written to a folder") }
+            if planMemory { throw ValidationError("--plan-memory takes a single case (-i CASE_0000.nii.gz ... -o OUT.nii.gz)") }
             let cases = try NNUNetCase.cases(in: first, fileEnding: folder.labels.fileEnding, channels: folder.labels.inputChannelCount)
             let out = URL(fileURLWithPath: output)
             try OutputCheck.refuseFolder(out, sameAs: first)
@@ -73,6 +74,21 @@ extension SegmentCommand {
         let outputs = NNUNetOutputs(labelMap: output, saveProbabilities: nnunet.saveProbabilities,
                                     probabilitiesNIfTI: probabilities.map { URL(fileURLWithPath: $0) })
         try outputs.check(inputs: item.files + (model.map { [URL(fileURLWithPath: $0)] } ?? []))
+        if planMemory || memoryBudget != nil {
+            let loaded = MemoryLedger.shared.currentBytes
+            let peak = try predictor.plannedPeak(item, outputs: outputs)
+            if planMemory {
+                let folds = predictor.model.folds.count, mirrorings = predictor.mirrorAxes.isEmpty ? 1 : 1 << predictor.mirrorAxes.count
+                return printPlannedMemory("\(item.name) (\(folds) fold(s), \(mirrorings) mirroring(s) per window"
+                                          + (outputs.needsProbabilities ? ", probabilities kept)" : ")"), loaded: loaded, peak: peak)
+            }
+            var hint = ""
+            if outputs.needsProbabilities {
+                let without = NNUNetOutputs(labelMap: outputs.labelMap, saveProbabilities: false, probabilitiesNIfTI: nil)
+                hint = "; without --save_probabilities it needs \(MemorySize.format(loaded + (try predictor.plannedPeak(item, outputs: without))))"
+            }
+            try checkBudget(item.files[0].path, loaded: loaded, peak: peak, hint: hint)
+        }
         let started = Date()
         let replaced = try predictor.segment(item, into: outputs) { done, total in
             progress.show("\(label): window \(done)/\(total)", final: done == total)

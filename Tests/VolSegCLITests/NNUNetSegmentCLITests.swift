@@ -44,6 +44,72 @@ final class NNUNetSegmentCLITests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("0 written, 2 skipped, 0 failed"), result.stdout)
     }
 
+    /// -pp_pkl_file gives what nnUNetv2_apply_postprocessing writes from nnU-Net's own prediction
+    /// with that pickle; --postprocess nnunet looks where nnU-Net leaves the file and names it.
+    func testPostprocessingPickleGivesNNUNetsPostprocessedLabels() throws {
+        let cli = try CLIRunner.make()
+        let postprocessing = Self.references.appendingPathComponent("postprocessing")
+        let out = work.appendingPathComponent("predictions")
+        var result = try cli.run(["segment", "-i", Self.inputsA.path, "-o", out.path, "-m", Self.modelA.path, "-f", "0",
+                                  "--disable_tta", "-pp_pkl_file", postprocessing.appendingPathComponent("liver.pkl").path, "--no-progress"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("liver.pkl (3 largest-component step(s))"), result.stdout)
+        for name in ["liver_0100", "liver_0101"] {
+            let ours = try NIfTIReader.read(out.appendingPathComponent(name + ".nii.gz"))
+            let theirs = try NIfTIReader.read(postprocessing.appendingPathComponent("liver_\(name).nii.gz"))
+            let unprocessed = try NIfTIReader.read(Self.references.appendingPathComponent("outputs/A/float32_notta/\(name).nii.gz"))
+            let differing = (0..<ours.voxels.count).filter { ours.voxels.data[$0] != theirs.voxels.data[$0] }.count
+            let changed = (0..<ours.voxels.count).filter { ours.voxels.data[$0] != unprocessed.voxels.data[$0] }.count
+            XCTAssertEqual(differing, 0, name)
+            XCTAssertGreaterThan(changed, 100, "\(name): the postprocessing removes components")
+        }
+        let output = work.appendingPathComponent("one.nii.gz")
+        let input = Self.inputsA.appendingPathComponent("liver_0100_0000.nii.gz").path
+        result = try cli.run(["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path, "-f", "0", "--postprocess", "nnunet"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("crossval_results_folds_0/postprocessing.pkl or \(Self.modelA.path)/postprocessing.pkl"), result.stderr)
+        result = try cli.run(["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path, "--postprocess", "lits"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--postprocess lits applies to VolSeg checkpoints"), result.stderr)
+        result = try cli.run(["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path,
+                              "-pp_pkl_file", postprocessing.appendingPathComponent("forbidden.pkl").path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("forbidden callable posix.system"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+    }
+
+    /// --plan-memory's predicted process peak bounds the real run's peak RSS (export and writing
+    /// included); --memory-budget below the plan refuses the case with the figures, writing nothing.
+    func testPlannedMemoryBoundsTheRealRunAndTheBudgetRefuses() throws {
+        let cli = try CLIRunner.make()
+        let input = Self.inputsA.appendingPathComponent("liver_0101_0000.nii.gz").path
+        let output = work.appendingPathComponent("liver_0101.nii.gz")
+        let probabilities = work.appendingPathComponent("liver_0101_probabilities.nii.gz")
+        let arguments = ["segment", "-i", input, "-o", output.path, "-m", Self.modelA.path, "--save_probabilities",
+                         "--probabilities", probabilities.path, "--no-progress"]
+        let plan = try cli.run(arguments + ["--plan-memory"])
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("memory ledger peak for liver_0101 (2 fold(s), 8 mirroring(s) per window, probabilities kept)"), plan.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "--plan-memory writes nothing")
+        let predicted = try XCTUnwrap(plan.stdout.components(separatedBy: "predicted process peak ").last?.split(separator: " ").first.flatMap { Int($0) },
+                                      plan.stdout)
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/time") else { throw XCTSkip("/usr/bin/time is not installed") }
+        let real = try CLIRunner(binary: URL(fileURLWithPath: "/usr/bin/time")).run(["-f", "%M", cli.binary.path] + arguments)
+        XCTAssertEqual(real.status, 0, real.stderr)
+        let kib = try XCTUnwrap(real.stderr.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }, real.stderr)
+        print("liver_0101 with model A: predicted process peak \(predicted / 1_048_576) MiB, measured peak RSS \(kib / 1024) MiB")
+        XCTAssertLessThanOrEqual(kib * 1024, predicted)
+        for url in [output, probabilities] { try FileManager.default.removeItem(at: url) }
+        try FileManager.default.removeItem(at: work.appendingPathComponent("liver_0101.npz"))
+        try FileManager.default.removeItem(at: work.appendingPathComponent("liver_0101.pkl"))
+
+        let refused = try cli.run(arguments + ["--memory-budget", "2MiB"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("\(input): segmenting needs"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("more than --memory-budget 2 MiB; without --save_probabilities it needs"), refused.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work.path), [], "nothing written")
+    }
+
     func testDatasetFormResolvesUnderNNUNetResults() throws {
         let cli = try CLIRunner.make()
         let results = work.appendingPathComponent("results/Dataset007_Liver")
