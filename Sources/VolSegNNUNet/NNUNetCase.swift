@@ -42,10 +42,14 @@ public struct NNUNetCase {
         }
     }
 
-    /// The channels stacked as [C, z, y, x] in file voxel order, the spacing (z, y, x) from pixdim
-    /// as SimpleITK takes it, and the first channel's header (the output's geometry). Non-finite
-    /// voxels become 0 (nnU-Net's reader would pass them to the network) and are counted.
-    public func read() throws -> (image: Tensor, spacing: [Double], header: NIfTIHeader, nonFinite: Int) {
+    /// The channels stacked as [C, z, y, x], the spacing (z, y, x), and the first channel's header
+    /// (the output's geometry), as the plans' reader gives them. SimpleITKIO and NibabelIO: file
+    /// voxel order, the spacing from pixdim. NibabelIOWithReorient: reoriented to RAS by axis
+    /// permutations and flips (nibabel's `as_reoriented(io_orientation(affine))`), the spacing
+    /// that grid's, and `orientation` to undo it. Non-finite voxels become 0 (nnU-Net's reader
+    /// would pass them to the network) and are counted.
+    public func read(with reader: NNUNetPlans.ImageReader = .simpleITK) throws
+        -> (image: Tensor, spacing: [Double], header: NIfTIHeader, nonFinite: Int, orientation: CanonicalOrientation?) {
         var volumes: [NIfTIVolume] = []
         var replaced = 0
         for file in files {
@@ -59,9 +63,15 @@ public struct NNUNetCase {
         }
         let header = volumes[0].header
         let shape = volumes[0].spatialShape, volume = shape.reduce(1, *)
-        let image = Tensor.empty([volumes.count] + shape)
+        var image = Tensor.empty([volumes.count] + shape)
         for (c, v) in volumes.enumerated() { (image.data + c * volume).update(from: v.voxels.data, count: volume) }
+        volumes = []
         let sizes = (1...3).map { abs(header.pixdim[$0]) }
-        return (image, [sizes[2], sizes[1], sizes[0]], header, replaced)
+        guard reader == .nibabelReoriented else { return (image, [sizes[2], sizes[1], sizes[0]], header, replaced, nil) }
+        let orientation = CanonicalOrientation(header: header)
+        let spacing = orientation.canonicalSpacing
+        if orientation.isIdentity { return (image, [spacing[2], spacing[1], spacing[0]], header, replaced, nil) }
+        image = orientation.toCanonical(image)
+        return (image, [spacing[2], spacing[1], spacing[0]], header, replaced, orientation)
     }
 }

@@ -35,9 +35,6 @@ public struct NNUNetModelFolder {
             throw NNUNetError.missingFile(path: folder.path, what: "an nnU-Net v2 trained-model folder")
         }
         let plans = try NNUNetPlans.read(folder.appendingPathComponent("plans.json"))
-        if plans.imageReader == .nibabelReoriented {
-            throw NNUNetError.unsupported(path: plans.path, what: "image_reader_writer NibabelIOWithReorient (reorienting to RAS and back is not reproduced yet)")
-        }
         let labels = try NNUNetLabels.read(folder.appendingPathComponent("dataset.json"))
         let folds = try requested ?? availableFolds(in: folder, checkpoint: checkpoint)
         guard !folds.isEmpty else { throw NNUNetError.noFolds(folder: folder.path, checkpoint: checkpoint) }

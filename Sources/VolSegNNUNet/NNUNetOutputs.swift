@@ -49,41 +49,69 @@ public struct NNUNetOutputs {
         return FileManager.default.fileExists(atPath: npz.path) && FileManager.default.fileExists(atPath: pkl.path)
     }
 
-    public func write(labels: Tensor, probabilities: Tensor?, header: NIfTIHeader, properties: NNUNetCaseProperties,
-                      plans: NNUNetPlans) throws {
+    public func write(_ prediction: NNUNetPredictor.Prediction, plans: NNUNetPlans) throws {
+        let header = prediction.header
         // SimpleITKIO writes the geometry ITK read (the chosen form, in both qform and sform);
-        // NibabelIO writes the input's own affine.
+        // the nibabel readers write the input's own affine (restored, for the reorienting one).
         let outputHeader = plans.imageReader == .simpleITK
             ? header.replacingGeometry(with: ITKImageGeometry(header: header).affine) : header
         var written: [URL] = []
         do {
-            if saveProbabilities, let probabilities {
+            if saveProbabilities, let probabilities = prediction.probabilities {
                 let (npz, pkl) = NNUNetOutputs.companions(of: labelMap)
                 try NumpyArchiveWriter.write(probabilities, key: "probabilities", to: npz)
                 written.append(npz)
-                try AtomicFile.write(Data(PickleWriter.encode(NNUNetOutputs.propertiesPickle(properties, header: header))), to: pkl)
+                let properties = NNUNetOutputs.propertiesPickle(prediction, reader: plans.imageReader)
+                try AtomicFile.write(Data(PickleWriter.encode(properties)), to: pkl)
                 written.append(pkl)
             }
-            if let probabilitiesNIfTI, let probabilities {
-                try NIfTIWriter.writeFloatMap(probabilities, like: outputHeader, to: probabilitiesNIfTI)
+            if let probabilitiesNIfTI, let probabilities = prediction.probabilities {
+                // On the input's grid, unlike the npz, which keeps nnU-Net's (RAS for a reorienting reader).
+                let onInputGrid = prediction.orientation?.fromCanonical(probabilities) ?? probabilities
+                try NIfTIWriter.writeFloatMap(onInputGrid, like: outputHeader, to: probabilitiesNIfTI)
                 written.append(probabilitiesNIfTI)
             }
-            try NIfTIWriter.writeLabelMap(labels, like: outputHeader, to: labelMap)
+            try NIfTIWriter.writeLabelMap(prediction.labels, like: outputHeader, to: labelMap)
         } catch {
             for url in written { try? FileManager.default.removeItem(at: url) }
             throw error
         }
     }
 
-    /// nnU-Net's properties dict for a SimpleITK-read case: the ITK geometry (LPS, x-first), the
-    /// spacing (z, y, x), the shapes and the crop box in the plans' axis order.
-    static func propertiesPickle(_ properties: NNUNetCaseProperties, header: NIfTIHeader) -> PickleWriter.Value {
-        let geometry = ITKImageGeometry(header: header)
-        let (spacing, origin, direction) = (geometry.spacing, geometry.lpsOrigin, geometry.lpsDirection)
+    /// What `write` adds to the memory ledger, for a planned `prediction`, in the same order:
+    /// the probabilities reoriented for the NIfTI copy (freed after it), then the label map's buffer.
+    public func planWrite(_ prediction: NNUNetPredictor.Prediction, largestLabel: Int) {
+        if probabilitiesNIfTI != nil, let probabilities = prediction.probabilities, let orientation = prediction.orientation {
+            withExtendedLifetime(orientation.fromCanonical(probabilities)) {}
+        }
+        NIfTIWriter.planLabelMapWrite(prediction.labels, largestLabel: largestLabel)
+    }
+
+    /// nnU-Net's properties dict: the reader's geometry (SimpleITKIO: `sitk_stuff` with ITK's
+    /// LPS spacing, origin and direction; the nibabel readers: `nibabel_stuff` with the original
+    /// affine and, reorienting, the RAS grid's, as nested lists where nnU-Net pickles numpy arrays:
+    /// nibabel takes either), the spacing (z, y, x), the shapes and the crop box in the plans' axis order.
+    static func propertiesPickle(_ prediction: NNUNetPredictor.Prediction, reader: NNUNetPlans.ImageReader) -> PickleWriter.Value {
+        let properties = prediction.properties, header = prediction.header
         let crop = properties.crop
+        func matrix(_ affine: NIfTIAffine) -> PickleWriter.Value {
+            .list((0..<4).map { r in .list((0..<4).map { c in .float(affine[r, c]) }) })
+        }
+        let geometry: (String, PickleWriter.Value)
+        switch reader {
+        case .simpleITK:
+            let itk = ITKImageGeometry(header: header)
+            geometry = ("sitk_stuff", .dict([("spacing", .tuple(itk.spacing.map { .float($0) })), ("origin", .tuple(itk.lpsOrigin.map { .float($0) })),
+                                             ("direction", .tuple(itk.lpsDirection.map { .float($0) }))]))
+        case .nibabel:
+            geometry = ("nibabel_stuff", .dict([("original_affine", matrix(header.affine))]))
+        case .nibabelReoriented:
+            let orientation = prediction.orientation ?? CanonicalOrientation(header: header)
+            geometry = ("nibabel_stuff", .dict([("original_affine", matrix(header.affine)),
+                                                ("reoriented_affine", matrix(orientation.canonicalAffine))]))
+        }
         return .dict([
-            ("sitk_stuff", .dict([("spacing", .tuple(spacing.map { .float($0) })), ("origin", .tuple(origin.map { .float($0) })),
-                                  ("direction", .tuple(direction.map { .float($0) }))])),
+            geometry,
             ("spacing", .list(properties.spacing.map { .float($0) })),
             ("shape_before_cropping", .tuple(properties.shapeBeforeCropping.map { .int($0) })),
             ("bbox_used_for_cropping", .list((0..<3).map { .list([.int(crop.lower[$0]), .int(crop.upper[$0])]) })),
