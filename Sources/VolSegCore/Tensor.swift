@@ -45,6 +45,15 @@ public final class Tensor: @unchecked Sendable {
     /// A shape-only tensor for planning mode: it is counted by the ledger but holds no memory.
     public static func planned(_ shape: [Int]) -> Tensor { empty(shape, planned: true) }
 
+    /// Replaces `tensor` with its planned twin (same shape, no memory), releasing the real storage
+    /// first so that the ledger never holds both: how a planned run switches over after the parts
+    /// it runs for real (reading, preprocessing).
+    public static func replaceWithPlanned(_ tensor: inout Tensor) {
+        let shape = tensor.shape
+        tensor = empty([0])
+        tensor = planned(shape)
+    }
+
     public convenience init(shape: [Int], values: [Float], requiresGrad: Bool = false) {
         precondition(values.count == Tensor.elementCount(shape),
                      "\(values.count) values do not fill shape \(shape)")

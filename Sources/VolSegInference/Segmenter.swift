@@ -98,12 +98,7 @@ public final class Segmenter {
         let record = prepared.record
         var networkInput = prepared.image
         prepared.image = Tensor.empty([0])
-        if planned {
-            // Release the real image before making its planned twin, so the ledger never holds both.
-            let shape = networkInput.shape
-            networkInput = Tensor.empty([0])
-            networkInput = Tensor.planned(shape)
-        }
+        if planned { Tensor.replaceWithPlanned(&networkInput) }
         let networkGrid = Array(networkInput.shape.suffix(3))
         let windows = inference.layout(for: networkGrid).windowCount
         var probabilities: Tensor? = inference.predict(networkInput) { done, total in

@@ -133,11 +133,7 @@ extension NNUNetPredictor {
         read.image = Tensor.empty([0])
         var data = preprocessed.data
         preprocessed.data = Tensor.empty([0])
-        if planned {
-            let shape = data.shape
-            data = Tensor.empty([0])
-            data = Tensor.planned(shape)
-        }
+        if planned { Tensor.replaceWithPlanned(&data) }
         var logits: Tensor? = predictLogits(data, progress: progress)
         data = Tensor.empty([0])
         var exported: (labels: Tensor, probabilities: Tensor?)? = export(logits!, properties: preprocessed.properties,
