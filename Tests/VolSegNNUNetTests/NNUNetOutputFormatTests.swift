@@ -1,6 +1,6 @@
 import Foundation
 import VolSegCore
-import VolSegIO
+@testable import VolSegIO
 import VolSegTestSupport
 import XCTest
 
@@ -28,6 +28,47 @@ final class NNUNetOutputFormatTests: XCTestCase {
         let read = try XCTUnwrap(try NumpyArchive.read(url)["probabilities"])
         XCTAssertEqual(read.shape, [2, 3, 4, 5])
         XCTAssertEqual(read.values, (0..<values.count).map { Double(Float($0) * 0.25 - 7) })
+    }
+
+    /// Arrays of 4 GiB or more get zip64 records; forced here on a small array, then read by
+    /// this suite's reader and by Python's own zipfile (stdlib only; skipped without python3).
+    func testZip64ArchiveIsReadByPythonsZipfile() throws {
+        let values = Tensor.empty([3, 4, 5, 6])
+        for i in 0..<values.count { values.data[i] = Float(i % 17) * 0.5 - 3 }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-zip64-\(UUID().uuidString).npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try NumpyArchiveWriter.write(values, key: "probabilities", to: url, zip64Threshold: 0)
+        let bytes = [UInt8](try Data(contentsOf: url))
+        XCTAssertTrue(bytes.indices.dropLast(3).contains { bytes[$0] == 0x50 && bytes[$0 + 1] == 0x4B && bytes[$0 + 2] == 6 && bytes[$0 + 3] == 6 },
+                      "no zip64 end record")
+        let read = try XCTUnwrap(try NumpyArchive.read(url)["probabilities"])
+        XCTAssertEqual(read.shape, [3, 4, 5, 6])
+        XCTAssertEqual(read.values, (0..<values.count).map { Double(Float($0 % 17) * 0.5 - 3) })
+        let script = """
+        import sys, zipfile, struct
+        z = zipfile.ZipFile(sys.argv[1])
+        (info,) = z.infolist()
+        assert info.filename == "probabilities.npy", info.filename
+        assert z.testzip() is None
+        data = z.read(info)
+        assert len(data) == info.file_size == 128 + 360 * 4, (len(data), info.file_size)
+        assert info.extract_version >= 45, info.extract_version
+        values = struct.unpack("<360f", data[128:])
+        assert all(values[i] == (i % 17) * 0.5 - 3 for i in range(360))
+        print("zipfile ok", info.compress_size)
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, url.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do { try process.run() } catch { throw XCTSkip("python3 is not available") }
+        process.waitUntilExit()
+        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if process.terminationStatus == 127 { throw XCTSkip("python3 is not available: \(log)") }
+        XCTAssertEqual(process.terminationStatus, 0, log)
+        XCTAssertTrue(log.contains("zipfile ok"), log)
     }
 
     func testPropertiesPickleReadsBack() throws {
