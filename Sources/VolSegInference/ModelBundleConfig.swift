@@ -18,7 +18,8 @@ import VolSegPreprocessing
 ///     "target_spacing": [1.0, 1.0, 1.0],             // (x, y, z) mm; null keeps the input's spacing
 ///     "crop_to_nonzero": true,                       // optional, default true
 ///     "normalization": {"kind": "ct", "lower": -200, "upper": 250, "mean": 99.4, "std": 39.4}
-///                   // or {"kind": "zscore"} (MRI, per image inside the nonzero mask), {"kind": "none"}
+///                   // or {"kind": "zscore"} (MRI, per image inside the nonzero mask),
+///                   // {"kind": "zscore_image"} (per image over every voxel), {"kind": "none"}
 ///   },
 ///   "label_convention": "lits",                      // brats2021, brats2023, msd-brain, lits, or another name
 ///   "labels": [0, 1, 2],                             // softmax: output channel c is label value labels[c]
@@ -94,6 +95,7 @@ public struct ModelBundleConfig {
         switch preprocessor.normalization {
         case .none: normalization = ["kind": "none"]
         case .zScoreInsideMask: normalization = ["kind": "zscore"]
+        case .zScoreWholeImage: normalization = ["kind": "zscore_image"]
         case .ct(let ct):
             normalization = ["kind": "ct", "lower": Double(ct.lower), "upper": Double(ct.upper),
                              "mean": Double(ct.mean), "std": Double(ct.std)]
@@ -216,6 +218,7 @@ package struct BundleConfigReader {
         switch kind.lowercased() {
         case "none": normalization = .none
         case "zscore": normalization = .zScoreInsideMask
+        case "zscore_image": normalization = .zScoreWholeImage
         case "ct":
             let values = try ["lower", "upper", "mean", "std"].map {
                 Float(try reader.number(n, $0, at: "preprocessing.normalization.\($0)"))
@@ -225,7 +228,7 @@ package struct BundleConfigReader {
             }
             normalization = .ct(CTNormalization(lower: values[0], upper: values[1], mean: values[2], std: values[3]))
         default:
-            throw reader.error("\"preprocessing.normalization.kind\" is \"\(kind)\"; known: zscore, ct, none")
+            throw reader.error("\"preprocessing.normalization.kind\" is \"\(kind)\"; known: zscore, zscore_image, ct, none")
         }
         return Preprocessor(targetSpacing: spacing, normalization: normalization, cropToNonzero: crop)
     }

@@ -44,7 +44,7 @@ final class STUResidualBlock: Module {
     let conv3: Conv3d?
 
     init(input: Int, output: Int, kernel: [Int], stride: [Int], projection: Bool, initializer: ParameterInitializer) {
-        let padding = kernel.map { $0 == 3 ? 1 : 0 }
+        let padding = kernel.map { $0 / 2 }  // STU-Net pads k // 2: "same" size for odd kernels
         conv1 = Conv3d(inputChannels: input, outputChannels: output, kernelSize: kernel, stride: stride,
                        padding: padding, initializer: initializer)
         norm1 = InstanceNorm(channels: output, initializer: initializer)

@@ -14,6 +14,11 @@ public enum NNUNetError: Error, Equatable, CustomStringConvertible {
     case weightsDoNotFit(path: String, problem: String)
     case datasetNotFound(results: String, dataset: String)
     case inputs(path: String, problem: String)
+    /// An nnU-Net v1 trained-model folder (plans.pkl, fold_K/*.model): v1 averages softmax rather
+    /// than logits and keeps its plans as pickled numpy arrays, a different pipeline.
+    case versionOneFolder(folder: String)
+    /// `--model stunet-b --weights FILE.model` where the file holds another STU-Net.
+    case presetMismatch(path: String, asked: String, expected: String, found: String, matching: String)
 
     public var description: String {
         switch self {
@@ -32,6 +37,10 @@ public enum NNUNetError: Error, Equatable, CustomStringConvertible {
         case .datasetNotFound(let results, let dataset):
             return "no trained model for dataset \(dataset) under \(results) (nnUNet_results)"
         case .inputs(let path, let problem): return "\(path): \(problem)"
+        case .versionOneFolder(let folder):
+            return "\(folder) is an nnU-Net v1 model folder (plans.pkl, no plans.json); v1 folders are not run (v1 averages softmax and pickles its plans); an STU-Net .model file runs with --model stunet --weights FILE.model"
+        case .presetMismatch(let path, let asked, let expected, let found, let matching):
+            return "\(path) holds an STU-Net with \(found), not \(asked)'s \(expected); give --model \(matching)"
         }
     }
 }

@@ -34,6 +34,11 @@ public struct NNUNetModelFolder {
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw NNUNetError.missingFile(path: folder.path, what: "an nnU-Net v2 trained-model folder")
         }
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: folder.appendingPathComponent("plans.json").path),
+           manager.fileExists(atPath: folder.appendingPathComponent("plans.pkl").path) {
+            throw NNUNetError.versionOneFolder(folder: folder.path)
+        }
         let plans = try NNUNetPlans.read(folder.appendingPathComponent("plans.json"))
         let labels = try NNUNetLabels.read(folder.appendingPathComponent("dataset.json"))
         let folds = try requested ?? availableFolds(in: folder, checkpoint: checkpoint)

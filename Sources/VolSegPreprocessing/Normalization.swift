@@ -13,6 +13,9 @@ import VolSegCore
 public enum IntensityNormalization: Equatable, Sendable {
     case none
     case zScoreInsideMask
+    /// Each channel z-scored over every voxel of the (cropped) image: nnU-Net v1's and v2's
+    /// z-score when the plans' `use_mask_for_norm` is false.
+    case zScoreWholeImage
     case ct(CTNormalization)
 
     /// Normalises [C, D, H, W]. `mask` is [D, H, W] as 0/1 bytes where z-scoring needs it.
@@ -21,6 +24,8 @@ public enum IntensityNormalization: Equatable, Sendable {
         case .none: return image.copy()
         case .ct(let parameters): return parameters.apply(image)
         case .zScoreInsideMask: return IntensityNormalization.zScore(image, mask: mask ?? IntensityNormalization.nonzeroMask(image))
+        case .zScoreWholeImage:
+            return IntensityNormalization.zScore(image, mask: [UInt8](repeating: 1, count: image.count / image.shape[0]))
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import VolSegCore
 import VolSegIO
 import VolSegInference
+import VolSegNNUNet
 
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,8 +27,11 @@ struct SegmentCommand: ParsableCommand {
     var output: String
 
     @Option(name: [.customShort("m"), .long],
-            help: "The model: a VolSeg checkpoint (.h5) with its config, or an nnU-Net v2 trained-model folder.")
+            help: "The model: a VolSeg checkpoint (.h5) with its config, an nnU-Net v2 trained-model folder, or stunet[-s|-b|-l|-h] with --weights.")
     var model: String?
+
+    @Option(name: .long, help: "With -m stunet[-s|-b|-l|-h]: an STU-Net / nnU-Net v1 .model file, its plans in FILE.model.pkl beside it.")
+    var weights: String?
 
     @OptionGroup var nnunet: NNUNetSegmentOptions
 
@@ -68,6 +72,13 @@ struct SegmentCommand: ParsableCommand {
             throw ValidationError("give the model with -m MODEL (a .h5 checkpoint or an nnU-Net model folder) or -d DATASET -c CONFIG")
         }
         if model != nil && nnunet.dataset != nil { throw ValidationError("-m and -d both name a model; give one") }
+        if weights != nil && !(model?.lowercased().hasPrefix("stunet") ?? false) {
+            throw ValidationError("--weights FILE.model goes with -m stunet, stunet-s, stunet-b, stunet-l or stunet-h")
+        }
+        if let model, weights == nil, ["stunet", "stunet-s", "stunet-b", "stunet-l", "stunet-h"].contains(model.lowercased()),
+           !FileManager.default.fileExists(atPath: model) {
+            throw ValidationError("-m \(model) names an architecture; give its weights with --weights FILE.model")
+        }
         if !(step > 0 && step <= 1) { throw ValidationError("--step must be in (0, 1], got \(step)") }
         if tta && disableTTA { throw ValidationError("--tta and --disable_tta contradict each other") }
     }
@@ -82,7 +93,8 @@ struct SegmentCommand: ParsableCommand {
             throw ValidationError("--postprocess nnunet applies nnU-Net's postprocessing.pkl to an nnU-Net model folder's output; -m names a VolSeg checkpoint")
         }
         guard let model else { return }
-        let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
+        let bundle = try weights.map { try STUNetCheckpoint.bundle(model: model, weights: URL(fileURLWithPath: $0)) }
+            ?? ModelBundle.load(URL(fileURLWithPath: model))
         let options = SegmenterOptions(step: step, mirroring: tta, keepProbabilities: probabilities != nil,
                                        postprocessing: postprocess)
         let segmenter = Segmenter(bundle: bundle, options: options)
@@ -119,7 +131,8 @@ struct SegmentCommand: ParsableCommand {
             guard FileManager.default.isWritableFile(atPath: folder.path) else {
                 throw SegmentationInputError.outputNotWritable(path: url.path, folder: folder.path)
             }
-            try OutputCheck.refuseOverwriting(files + (model.map { [URL(fileURLWithPath: $0)] } ?? []), with: url)
+            let modelFiles = [weights.map { $0 + ".pkl" }, weights ?? model].compactMap { $0 }.map { URL(fileURLWithPath: $0) }
+            try OutputCheck.refuseOverwriting(files + modelFiles, with: url)
             AtomicFile.removeStaleTemporaries(in: folder)
         }
         if let probabilitiesURL, probabilitiesURL.standardizedFileURL == output.standardizedFileURL {
