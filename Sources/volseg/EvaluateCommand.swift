@@ -112,6 +112,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "With --model: sliding-window step as a fraction of the patch (0, 1].")
     var step: Double = 0.5
 
+    @Option(name: .long, help: "With --model: post-process the predictions before scoring: lits (VolSeg checkpoints), nnunet (an nnU-Net model folder's postprocessing.pkl).")
+    var postprocess: Postprocessing?
+
     @OptionGroup var common: CommonOptions
 
     /// nnU-Net's positional form: `GT_FOLDER PRED_FOLDER`.
@@ -122,6 +125,9 @@ struct EvaluateCommand: ParsableCommand {
         if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if let bratsChallenge, !metrics.contains(.bratsLesionWise) {
             throw ValidationError("--brats-challenge \(bratsChallenge.rawValue) goes with --metrics brats-lesionwise")
+        }
+        if postprocess != nil && model == nil {
+            throw ValidationError("--postprocess post-processes what --model predicts; scored folders are taken as they are")
         }
         if !folders.isEmpty {
             guard folders.count == 2 else {
@@ -232,9 +238,12 @@ struct EvaluateCommand: ParsableCommand {
         if isFolder(model) {
             return try predictNNUNetDataset(model: URL(fileURLWithPath: model), dataset: dataset)
         }
+        if postprocess == .nnunet {
+            throw ValidationError("--postprocess nnunet applies nnU-Net's postprocessing.pkl to an nnU-Net model folder's output; --model names a VolSeg checkpoint")
+        }
         let layout = try DatasetDetector.detect(dataset)
         let bundle = try ModelBundle.load(URL(fileURLWithPath: model))
-        let segmenter = Segmenter(bundle: bundle, options: SegmenterOptions(step: step, mirroring: tta))
+        let segmenter = Segmenter(bundle: bundle, options: SegmenterOptions(step: step, mirroring: tta, postprocessing: postprocess))
         let folder = URL(fileURLWithPath: out!).appendingPathComponent("predictions")
         let progress = ProgressDisplay(common)
         let report = try segmenter.segmentDataset(layout, into: folder, log: progress.message, progress: { n, count, id, done, total in
@@ -261,6 +270,7 @@ struct EvaluateCommand: ParsableCommand {
         var predictor = NNUNetPredictor(model: folder)
         predictor.stepSize = step
         predictor.mirroring = !disableTTA
+        predictor.postprocessing = try NNUNetSegmentOptions.postprocessing(postprocess, file: nil, folder: folder)
         let predictions = URL(fileURLWithPath: out!).appendingPathComponent("predictions")
         try FileManager.default.createDirectory(at: predictions, withIntermediateDirectories: true)
         let progress = ProgressDisplay(common)
@@ -271,7 +281,10 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         progress.clear()
-        if !common.quiet { print("segmented \(cases.count) case(s) with nnU-Net model \(folder.url.lastPathComponent) into \(predictions.path)") }
+        if !common.quiet {
+            print("segmented \(cases.count) case(s) with nnU-Net model \(folder.url.lastPathComponent) into \(predictions.path)"
+                  + (predictor.postprocessing.map { "; postprocessing \($0.source)" } ?? ""))
+        }
         return (predictions, references)
     }
 

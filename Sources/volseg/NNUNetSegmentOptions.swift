@@ -70,10 +70,16 @@ struct NNUNetSegmentOptions: ParsableArguments {
     /// The postprocessing to apply to `folder`'s label maps: -pp_pkl_file's file, or with
     /// `--postprocess nnunet` the model folder's (`NNUNetPostprocessing.candidates`); nil without either.
     func postprocessing(_ choice: Postprocessing?, folder: NNUNetModelFolder) throws -> NNUNetPostprocessing? {
+        try Self.postprocessing(choice, file: postprocessingFile, folder: folder)
+    }
+
+    /// The rule segment and evaluate share: `-pp_pkl_file` wins, `--postprocess nnunet` looks in
+    /// the model folder, `--postprocess lits` is a VolSeg checkpoint's.
+    static func postprocessing(_ choice: Postprocessing?, file: String?, folder: NNUNetModelFolder) throws -> NNUNetPostprocessing? {
         if choice == .lits {
             throw ValidationError("--postprocess lits applies to VolSeg checkpoints; an nnU-Net model takes --postprocess nnunet (its postprocessing.pkl)")
         }
-        if let postprocessingFile { return try NNUNetPostprocessing.read(URL(fileURLWithPath: postprocessingFile)) }
+        if let file { return try NNUNetPostprocessing.read(URL(fileURLWithPath: file)) }
         return choice == .nnunet ? try NNUNetPostprocessing.find(in: folder.url, folds: folder.folds) : nil
     }
 

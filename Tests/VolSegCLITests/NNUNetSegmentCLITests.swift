@@ -44,6 +44,48 @@ final class NNUNetSegmentCLITests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("0 written, 2 skipped, 0 failed"), result.stdout)
     }
 
+    /// `evaluate --model MODEL_DIR --postprocess nnunet` scores the postprocessed predictions: with
+    /// nnU-Net's own postprocessed labels as the reference, every Dice is 1 with it and below 1
+    /// without it (the postprocessing removes components).
+    func testEvaluateModelScoresPostprocessedPredictions() throws {
+        let manager = FileManager.default
+        let model = work.appendingPathComponent("nnUNetTrainer__nnUNetPlans__3d_fullres")
+        try manager.createDirectory(at: model, withIntermediateDirectories: true)
+        for name in ["dataset.json", "plans.json", "fold_0"] {
+            try manager.createSymbolicLink(at: model.appendingPathComponent(name), withDestinationURL: Self.modelA.appendingPathComponent(name))
+        }
+        let postprocessing = Self.references.appendingPathComponent("postprocessing")
+        try manager.copyItem(at: postprocessing.appendingPathComponent("liver.pkl"), to: model.appendingPathComponent("postprocessing.pkl"))
+        let dataset = work.appendingPathComponent("Dataset001_Liver")
+        for folder in ["imagesTr", "labelsTr"] {
+            try manager.createDirectory(at: dataset.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        for name in ["liver_0100", "liver_0101"] {
+            try manager.copyItem(at: Self.inputsA.appendingPathComponent(name + "_0000.nii.gz"),
+                                 to: dataset.appendingPathComponent("imagesTr/\(name)_0000.nii.gz"))
+            try manager.copyItem(at: postprocessing.appendingPathComponent("liver_\(name).nii.gz"),
+                                 to: dataset.appendingPathComponent("labelsTr/\(name).nii.gz"))
+        }
+        func dice(_ arguments: [String], out: String) throws -> [String: Double] {
+            let folder = work.appendingPathComponent(out)
+            let result = try CLIRunner.make().run(["evaluate", "--model", model.path, "--data", dataset.path, "--out", folder.path,
+                                                   "--disable_tta", "--no-pictures", "--quiet"] + arguments)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json")))
+            let means = try XCTUnwrap((summary as? [String: Any])?["mean"] as? [String: [String: Any]], "\(summary)")
+            return means.compactMapValues { $0["Dice"] as? Double }
+        }
+        let processed = try dice(["--postprocess", "nnunet"], out: "with")
+        XCTAssertEqual(processed.count, 2, "\(processed)")
+        for (label, value) in processed { XCTAssertEqual(value, 1, accuracy: 1e-12, "label \(label)") }
+        let unprocessed = try dice([], out: "without")
+        XCTAssertLessThan(unprocessed.values.min() ?? 1, 1, "\(unprocessed)")
+        let refused = try CLIRunner.make().run(["evaluate", "--ref", dataset.path, "--pred", dataset.path, "--out", work.appendingPathComponent("x").path,
+                                                "--postprocess", "nnunet"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--postprocess post-processes what --model predicts"), refused.stderr)
+    }
+
     /// -pp_pkl_file gives what nnUNetv2_apply_postprocessing writes from nnU-Net's own prediction
     /// with that pickle; --postprocess nnunet looks where nnU-Net leaves the file and names it.
     func testPostprocessingPickleGivesNNUNetsPostprocessedLabels() throws {
