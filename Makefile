@@ -21,9 +21,17 @@ deps:
 build: deps
 	swift build -c release
 
+# After the suite, the tests against PyTorch's values and the GEMM and convolution tests run again
+# on each of our GEMM kernels this CPU has, every GEMM forced onto it (VOLSEG_ISA picks the kernel,
+# VOLSEG_GEMM=own sends even the small calls to it): the AVX2 path is tested on AVX-512 machines too.
+ISA_TESTS := --filter 'Golden' --filter 'GEMMTests' --filter 'Conv' --filter 'STUNetTests' --filter 'NNUNetReferenceTests'
 test: deps
 	swift build $(TEST_FLAGS) --build-tests
 	swift test $(TEST_FLAGS) --skip-build --disable-swift-testing
+	for isa in avx512 avx2; do \
+	  grep -qw "$$( [ $$isa = avx512 ] && echo avx512f || echo avx2 )" /proc/cpuinfo || continue; \
+	  echo "== VOLSEG_ISA=$$isa"; VOLSEG_ISA=$$isa VOLSEG_GEMM=own swift test $(TEST_FLAGS) --skip-build --disable-swift-testing $(ISA_TESTS) || exit 1; \
+	done
 
 # The test suite under AddressSanitizer (out-of-bounds reads and writes, use after free, double
 # free: the kernels index raw pointers, -Ounchecked drops Swift's own checks and the C sgemm has

@@ -13,13 +13,14 @@
 // panels, op(B) into NR-column panels, k in blocks of KC, zero-padded at the m/n edges; the tile
 // store applies alpha and beta and masks the n edge. KC 192..512 and MC 64..128 measured the same
 // within noise (the 2-core machine is shared); the defines can be overridden for such experiments.
+// The blocking loop itself is sgemm_driver.h's, shared with the AVX2 kernel.
 
 #include "volseg_kernels.h"
 
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "sgemm_driver.h"
 
 #define MR 8
 #define NR 48
@@ -45,47 +46,6 @@ int volseg_sgemm_available(void) {
         cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
     }
     return cached;
-}
-
-// Packing buffers: one pair per thread, allocated on first use (MC*KC + KC*NC floats = 512 KB) and
-// freed when the thread ends. They are scratch of this kernel, not tensors, so they stay outside
-// the memory ledger (like OpenBLAS's own buffers).
-static pthread_key_t buffer_key;
-static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
-static _Thread_local float *thread_buffer;
-
-static void make_buffer_key(void) { pthread_key_create(&buffer_key, free); }
-
-static float *packing_buffer(void) {
-    if (!thread_buffer) {
-        pthread_once(&buffer_once, make_buffer_key);
-        thread_buffer = aligned_alloc(64, sizeof(float) * (MC * KC + KC * NC));
-        if (!thread_buffer) abort();
-        pthread_setspecific(buffer_key, thread_buffer);
-    }
-    return thread_buffer;
-}
-
-// dst row k = src column k, for an 8 x 8 block (AVX).
-AVX512 static inline void transpose8(const float *src, long ss, float *dst, long ds) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss), r2 = _mm256_loadu_ps(src + 2 * ss),
-           r3 = _mm256_loadu_ps(src + 3 * ss), r4 = _mm256_loadu_ps(src + 4 * ss), r5 = _mm256_loadu_ps(src + 5 * ss),
-           r6 = _mm256_loadu_ps(src + 6 * ss), r7 = _mm256_loadu_ps(src + 7 * ss);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
-           u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
-           u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
-           u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
 static inline __mmask16 lanes(int count) {
@@ -114,7 +74,7 @@ AVX512 static void pack_panel(int width, int count, int kc, const float *src, lo
     int full = sp == 1 ? (count / 8) * 8 : 0;
     int kc8 = (kc / 8) * 8;
     for (int i = 0; i < full; i += 8) {
-        for (int p = 0; p < kc8; p += 8) transpose8(src + i * si + p, si, dst + p * width + i, width);
+        for (int p = 0; p < kc8; p += 8) volseg_transpose8(src + i * si + p, si, dst + p * width + i, width);
         for (int p = kc8; p < kc; p++)
             for (int r = 0; r < 8; r++) dst[p * width + i + r] = src[(i + r) * si + p];
     }
@@ -153,7 +113,7 @@ AVX512 static void store_tile(__m512 acc[MR][3], int rows, int cols, float *c, l
         float cols8[8 * 8] __attribute__((aligned(32)));
         __m256 b8 = _mm256_set1_ps(beta);
         for (int j0 = 0; j0 < cols; j0 += 8) {
-            transpose8(tile + j0, NR, cols8, 8);
+            volseg_transpose8(tile + j0, NR, cols8, 8);
             int jn = cols - j0 < 8 ? cols - j0 : 8;
             for (int j = 0; j < jn; j++) {
                 float *cj = c + (j0 + j) * cs;
@@ -173,7 +133,7 @@ AVX512 static void store_tile(__m512 acc[MR][3], int rows, int cols, float *c, l
 
 // The 8 x 48 micro-kernel: acc = sum over p < kc of ap[p * MR + i] * bp[p * bs + j].
 // bs is NR for a packed B panel, or ldb when B is read in place (row-major, unpacked).
-AVX512 static void kernel_8x48(int kc, const float *ap, const float *bp, long bs,
+AVX512 static void micro_kernel(int kc, const float *ap, const float *bp, long bs,
                                int rows, int cols, float *c, long rs, long cs, float alpha, float beta) {
     __m512 acc[MR][3];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
@@ -193,71 +153,7 @@ AVX512 static void kernel_8x48(int kc, const float *ap, const float *bp, long bs
     store_tile(acc, rows, cols, c, rs, cs, alpha, beta);
 }
 
-static void scale_c(int m, int n, float beta, float *c, int ldc) {
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[(long)i * ldc + j] = beta == 0 ? 0 : beta * c[(long)i * ldc + j];
-}
-
-static long round_up(long value, long unit) { return (value + unit - 1) / unit * unit; }
-
-AVX512 void volseg_sgemm(int transA, int transB, int m, int n, int k, float alpha,
-                         const float *a, int lda, const float *b, int ldb,
-                         float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
-    // X = op(A) (M x K, element (i, p) at x[i * xi + p * xp]), Y = op(B) (K x N, (p, j) at
-    // y[p * yp + j * yj]), C (i, j) at c[i * ci + j * cj].
-    const float *x = a, *y = b;
-    long xi = transA ? 1 : lda, xp = transA ? lda : 1;
-    long yp = transB ? 1 : ldb, yj = transB ? ldb : 1;
-    long ci = ldc, cj = 1;
-    long M = m, N = n;
-    // Swap: compute C^T = op(B)^T op(A)^T when that pads fewer rows and columns to whole tiles.
-    // The weight gradient (m = panelRows, 48..1152, n = channels, 16..256) wants this: as is, n = 32
-    // would fill only 32 of 48 tile columns.
-    if (round_up(n, MR) * round_up(m, NR) < round_up(m, MR) * round_up(n, NR)) {
-        const float *t = x; x = y; y = t;
-        long nxi = yj, nxp = yp, nyp = xp, nyj = xi;
-        xi = nxi; xp = nxp; yp = nyp; yj = nyj;
-        ci = 1; cj = ldc;
-        M = n; N = m;
-    }
-    float *abuf = packing_buffer(), *bbuf = abuf + MC * KC;
-    // With few rows (the convolutions' m = Cout = 16..64) each B element is used only M times, and
-    // packing it costs about as much as using it: when op(B)'s rows are contiguous, full NR-wide
-    // panels are read in place (C harness, one thread: m 16, n 4096, k 144 went 143 -> 212
-    // GFLOP/s; m 64, k 576: 190 -> 206). Edge panels are still packed (zero-padded).
-    int direct = yj == 1 && M <= DIRECT_ROWS;
-    for (long jc = 0; jc < N; jc += NC) {
-        int nc = (int)(N - jc < NC ? N - jc : NC);
-        for (long pc = 0; pc < k; pc += KC) {
-            int kc = (int)(k - pc < KC ? k - pc : KC);
-            float betaBlock = pc == 0 ? beta : 1;
-            for (int jr = 0; jr < nc; jr += NR) {
-                int cols = nc - jr < NR ? nc - jr : NR;
-                if (direct && cols == NR) continue;
-                pack_panel(NR, cols, kc, y + pc * yp + (jc + jr) * yj, yj, yp, bbuf + (long)jr * kc);
-            }
-            for (long ic = 0; ic < M; ic += MC) {
-                int mc = (int)(M - ic < MC ? M - ic : MC);
-                for (int ir = 0; ir < mc; ir += MR) {
-                    int rows = mc - ir < MR ? mc - ir : MR;
-                    pack_panel(MR, rows, kc, x + (ic + ir) * xi + pc * xp, xi, xp, abuf + (long)ir * kc);
-                }
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int cols = nc - jr < NR ? nc - jr : NR;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int rows = mc - ir < MR ? mc - ir : MR;
-                        int inPlace = direct && cols == NR;
-                        kernel_8x48(kc, abuf + (long)ir * kc,
-                                    inPlace ? y + pc * yp + (jc + jr) : bbuf + (long)jr * kc, inPlace ? yp : NR, rows, cols,
-                                    c + (ic + ir) * ci + (jc + jr) * cj, ci, cj, alpha, betaBlock);
-                    }
-                }
-            }
-        }
-    }
-}
+#define ISA AVX512
+#define SGEMM_NAME volseg_sgemm
+#define SGEMM_DEFINE_DRIVER
+#include "sgemm_driver.h"

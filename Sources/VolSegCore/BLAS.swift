@@ -2,19 +2,31 @@ import CBLAS
 import CVolSegKernels
 import Foundation
 
+/// Which implementation runs a GEMM: one of our kernels (Sources/CVolSegKernels) or OpenBLAS.
+public enum GEMMKernel: String, Sendable {
+    case avx512, avx2
+    case openBLAS = "openblas"
+}
+
 /// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and
 /// op(B) is k x n.
 ///
-/// Two implementations: our AVX-512 kernel (Sources/CVolSegKernels) where the CPU has AVX-512F,
-/// else OpenBLAS. OpenBLAS is pinned to its Haswell (AVX2) kernels on our machines
-/// (OPENBLAS_CORETYPE=Haswell, which we must not change); measured on the 2-core Zen 5 (one
-/// thread, C harness): ours 175-210 GFLOP/s against OpenBLAS's 95-115 on the convolution shapes
-/// (m = 16..128 channels, n = thousands of columns, k = 144..1152, and the transposed
-/// weight-gradient shape), 171-199 against 115 on 2048^3. `volseg bench kernels` (2 threads):
-/// conv3d forward 79 -> 42 ms, forward + backward 237 -> 135 ms.
+/// Our kernels, AVX-512 (8 x 48 tiles) and AVX2 + FMA (6 x 16): the widest one the CPU has is
+/// chosen at run time, one binary for both. The AVX-512 kernel takes the convolutions' GEMMs, and
+/// OpenBLAS keeps the small and shallow calls where packing costs more than it saves; the AVX2
+/// kernel takes every GEMM where OpenBLAS runs a generic core (see `kernel(m:n:k:)`). Why our own: OpenBLAS picks its kernels
+/// from its CPU detection, which machines here override with OPENBLAS_CORETYPE=Haswell (measured on
+/// the 2-core Zen 5, one thread, C harness: ours 175-210 GFLOP/s against OpenBLAS's 95-115 on the
+/// convolution shapes), and which on an Intel Xeon it does not know falls back to its SSE3
+/// "Prescott" kernels (30-41 GFLOP/s on 2048^3 where the CPU reaches 160-210). OPENBLAS_CORETYPE is
+/// read by OpenBLAS only when it loads, and machines set it where other kernels crash or give wrong
+/// results, so VolSeg never sets or changes it: when OpenBLAS reports a core older than the CPU it
+/// warns once and sends every GEMM to our kernel instead.
 ///
-/// `VOLSEG_GEMM=openblas` in the environment forces OpenBLAS everywhere (read once, at the first
-/// call): an escape hatch and a way to compare. `VOLSEG_GEMM=avx512` forces ours for every call.
+/// Environment, read once at the first call: `VOLSEG_ISA=avx2` (or `avx512`) picks our kernel's
+/// instruction set where the CPU has it, so the AVX2 path is tested on AVX-512 machines too;
+/// `VOLSEG_GEMM=openblas` forces OpenBLAS everywhere (an escape hatch and a comparison), and
+/// `VOLSEG_GEMM=own` (or the older spelling `avx512`) sends every call, however small, to ours.
 public enum BLAS {
     public static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -27,38 +39,96 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : c[i * ldc + j] * beta } }
             return
         }
-        guard useOwnKernel, (m * n * k >= minimumOwnWork && (k >= minimumOwnDepth || m <= 64)) || mode == .avx512 else {
+        let chosen = kernel(m: m, n: n, k: k)
+        GEMMShapeLog.note(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, kernel: chosen)
+        guard let isa = ownISA, chosen != .openBLAS else {
             openBLASSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                           a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        // Our kernel is single-threaded. Inside a conv worker OpenBLAS is already on one thread
+        // Our kernels are single-threaded. Inside a conv worker OpenBLAS is already on one thread
         // (SingleThreadedBLAS), and the call stays on this thread. Elsewhere (Linear layers, the
         // conv paths that run slabs one after another) OpenBLAS would use all threads, so we split
         // C into one block per thread ourselves: measured on 2048^3 with 2 threads (`volseg bench
         // kernels`), 2-thread OpenBLAS gives 233-240 GFLOP/s, ours split in two 348-358.
-        avx512Sgemm(threads: openblas_get_num_threads() > 1 ? Parallel.threadCount : 1,
-                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        ownSgemm(isa: isa, threads: openblas_get_num_threads() > 1 ? Parallel.threadCount : 1,
+                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// VOLSEG_GEMM: `openblas` forces OpenBLAS; `avx512` sends every call, however small, to our
-    /// kernel (where the CPU has it; for tests, whose convolutions are mostly below the size
+    /// The implementation `sgemm` uses for an m x n x k product (what `volseg bench kernels` names
+    /// for each shape).
+    public static func kernel(m: Int, n: Int, k: Int) -> GEMMKernel {
+        guard let isa = ownISA else { return .openBLAS }
+        _ = genericOpenBLASWarning
+        if mode == .own || openBLASIsGeneric { return isa }
+        // Our AVX2 kernel does not beat OpenBLAS's own AVX2 kernels where OpenBLAS knows the CPU
+        // (2-core AMD EPYC Zen 3, one thread, C harness, 2026-12-02: 0.59 against 0.89 of the FMA
+        // peak on 2048^3, 0.46 against 0.64 on the conv shape 32 x 3234 x 288), so unless
+        // VOLSEG_ISA asks for it, it only takes over from a generic OpenBLAS core.
+        if isa == .avx2 && !isaRequested { return .openBLAS }
+        return m * n * k >= minimumOwnWork && (k >= minimumOwnDepth || m <= 64) ? isa : .openBLAS
+    }
+
+    /// VOLSEG_GEMM: `openblas` forces OpenBLAS; `own` (or `avx512`, its older name) sends every
+    /// call, however small, to our kernel (for tests, whose convolutions are mostly below the size
     /// thresholds); unset or anything else picks by size.
-    enum Mode { case automatic, openBLAS, avx512 }
+    enum Mode { case automatic, openBLAS, own }
     static let mode: Mode = {
         switch ProcessInfo.processInfo.environment["VOLSEG_GEMM"]?.lowercased() {
         case "openblas": return .openBLAS
-        case "avx512": return .avx512
+        case "own", "avx512": return .own
         default: return .automatic
         }
     }()
 
-    /// Whether `sgemm` may use our AVX-512 kernel: the CPU has AVX-512F and VOLSEG_GEMM is not `openblas`.
-    public static let useOwnKernel: Bool = avx512Available && mode != .openBLAS
-
-    /// Whether this CPU can run `avx512Sgemm`.
+    /// Whether this CPU can run the AVX-512 kernel (AVX-512F).
     public static var avx512Available: Bool { volseg_sgemm_available() != 0 }
+    /// Whether this CPU can run the AVX2 kernel (AVX2 and FMA).
+    public static var avx2Available: Bool { volseg_sgemm_avx2_available() != 0 }
+
+    /// Our kernel's instruction set: VOLSEG_ISA's where the CPU has it, else the widest the CPU
+    /// has; nil when VOLSEG_GEMM=openblas or the CPU has neither (OpenBLAS then runs everything).
+    public static let ownISA: GEMMKernel? = {
+        if mode == .openBLAS { return nil }
+        let available = [GEMMKernel.avx512, .avx2].filter { $0 == .avx512 ? avx512Available : avx2Available }
+        guard let requested = requestedISA else { return available.first }
+        if let isa = GEMMKernel(rawValue: requested), available.contains(isa) { return isa }
+        FileHandle.standardError.write(Data(("warning: VOLSEG_ISA=\(requested) is not an instruction set this CPU runs "
+            + "(it runs: \(available.map(\.rawValue).joined(separator: ", ")); known: avx512, avx2); "
+            + "using \(available.first?.rawValue ?? "OpenBLAS")\n").utf8))
+        return available.first
+    }()
+
+    static let requestedISA: String? = ProcessInfo.processInfo.environment["VOLSEG_ISA"].map { $0.lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
+    /// VOLSEG_ISA named the instruction set `ownISA` runs.
+    static var isaRequested: Bool { requestedISA != nil && requestedISA == ownISA?.rawValue }
+
+    /// Whether `sgemm` may use one of our kernels.
+    public static var useOwnKernel: Bool { ownISA != nil }
+
+    /// The core OpenBLAS picked its kernels for (`openblas_get_corename()`: "Haswell", "SkylakeX",
+    /// "Zen", or on a CPU it does not know "Prescott").
+    public static let openBLASCore: String = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+
+    /// OpenBLAS's cores whose sgemm uses AVX2 + FMA or wider; any other core on a CPU with AVX2 + FMA
+    /// means OpenBLAS did not recognise the CPU and runs older, slower kernels.
+    static let currentOpenBLASCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids", "excavator"]
+
+    /// OpenBLAS runs kernels older than the CPU (see `currentOpenBLASCores`).
+    public static let openBLASIsGeneric: Bool = isGeneric(core: openBLASCore, cpuHasAVX2: avx2Available)
+
+    static func isGeneric(core: String, cpuHasAVX2: Bool) -> Bool {
+        cpuHasAVX2 && !currentOpenBLASCores.contains(core.lowercased())
+    }
+
+    /// Printed once, at the first GEMM, when OpenBLAS runs a generic core.
+    static let genericOpenBLASWarning: Void = {
+        guard openBLASIsGeneric, let isa = ownISA else { return }
+        FileHandle.standardError.write(Data(("warning: OpenBLAS runs its \(openBLASCore) kernels on this CPU (it does not "
+            + "recognise it); VolSeg's own \(isa.rawValue) GEMM takes every GEMM instead. OPENBLAS_CORETYPE, read by "
+            + "OpenBLAS when it loads, is left as it is.\n").utf8))
+    }()
 
     /// Below this many multiply-adds OpenBLAS is used: packing and call overhead dominate.
     static let minimumOwnWork = 8 * 1024
@@ -70,51 +140,56 @@ public enum BLAS {
     static let minimumSplitWork = 4 * 1024 * 1024
 
     /// Splits C into one block of columns (or rows, when C is narrow) per thread, each computed by
-    /// `avx512Sgemm` on its own thread. Blocks are multiples of the kernel's tile (48 columns, 8 rows).
-    static func splitSgemm(threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    /// our `isa` kernel on its own thread. Blocks are multiples of the kernel's tile (48 columns
+    /// for either kernel, 8 or 6 rows).
+    static func splitSgemm(isa: GEMMKernel, threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let byColumns = n >= m
-        let length = byColumns ? n : m, unit = byColumns ? 48 : 8
+        let length = byColumns ? n : m, unit = byColumns ? 48 : (isa == .avx2 ? 6 : 8)
         let block = (length + threads - 1) / threads
         let size = max(unit, (block + unit - 1) / unit * unit)
         let blocks = (length + size - 1) / size
         Parallel.forEach(blocks) { index in
             let start = index * size, count = min(size, length - start)
             if byColumns {
-                volsegSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: count, k: k, alpha: alpha,
-                            a: a, lda: lda, b: b + (transposeB ? start * ldb : start), ldb: ldb,
-                            beta: beta, c: c + start, ldc: ldc)
+                singleThreadSgemm(isa: isa, transposeA: transposeA, transposeB: transposeB, m: m, n: count, k: k, alpha: alpha,
+                                  a: a, lda: lda, b: b + (transposeB ? start * ldb : start), ldb: ldb,
+                                  beta: beta, c: c + start, ldc: ldc)
             } else {
-                volsegSgemm(transposeA: transposeA, transposeB: transposeB, m: count, n: n, k: k, alpha: alpha,
-                            a: a + (transposeA ? start : start * lda), lda: lda, b: b, ldb: ldb,
-                            beta: beta, c: c + start * ldc, ldc: ldc)
+                singleThreadSgemm(isa: isa, transposeA: transposeA, transposeB: transposeB, m: count, n: n, k: k, alpha: alpha,
+                                  a: a + (transposeA ? start : start * lda), lda: lda, b: b, ldb: ldb,
+                                  beta: beta, c: c + start * ldc, ldc: ldc)
             }
         }
     }
 
-    /// Our AVX-512 kernel, on this thread alone (`threads` 1) or with C split over `threads`
-    /// threads when the call is big enough. Only call it when `avx512Available`.
-    public static func avx512Sgemm(threads: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
-                                   m: Int, n: Int, k: Int, alpha: Float = 1,
-                                   a: UnsafePointer<Float>, lda: Int,
-                                   b: UnsafePointer<Float>, ldb: Int,
-                                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(avx512Available, "avx512Sgemm needs a CPU with AVX-512F")
+    /// One of our kernels (`isa`, default `ownISA`), on this thread alone (`threads` 1) or with C
+    /// split over `threads` threads when the call is big enough. Only call it with an `isa` the CPU
+    /// has (`avx512Available`, `avx2Available`).
+    public static func ownSgemm(isa: GEMMKernel? = nil, threads: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
+                                m: Int, n: Int, k: Int, alpha: Float = 1,
+                                a: UnsafePointer<Float>, lda: Int,
+                                b: UnsafePointer<Float>, ldb: Int,
+                                beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let isa = isa ?? ownISA ?? .openBLAS
+        precondition(isa == .avx512 ? avx512Available : isa == .avx2 ? avx2Available : false,
+                     "ownSgemm: this CPU cannot run the \(isa.rawValue) kernel")
         if threads > 1 && m * n * k >= minimumSplitWork {
-            splitSgemm(threads: threads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+            splitSgemm(isa: isa, threads: threads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                        alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
-            volsegSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            singleThreadSgemm(isa: isa, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                              a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
-    static func volsegSgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        volseg_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    static func singleThreadSgemm(isa: GEMMKernel, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let kernel = isa == .avx2 ? volseg_sgemm_avx2 : volseg_sgemm
+        kernel(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+               a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// OpenBLAS's cblas_sgemm, with the threads OpenBLAS is set to.

@@ -77,36 +77,82 @@ final class GEMMTests: XCTestCase {
         "m \(p.m) n \(p.n) k \(p.k) transA \(p.transposeA) transB \(p.transposeB) lda \(p.lda) ldb \(p.ldb) ldc \(p.ldc) alpha \(p.alpha) beta \(p.beta)"
     }
 
-    func testAVX512SgemmMatchesFloat64ReferenceForAllTransposes() throws {
-        guard BLAS.avx512Available else {
-            print("SKIP: this CPU has no AVX-512F; only the OpenBLAS fallback is tested")
-            throw XCTSkip("no AVX-512F on this CPU")
-        }
-        for p in Self.problems() {
-            let error = maximumRelativeError(p) { p, a, b, c in
-                BLAS.avx512Sgemm(transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n, k: p.k,
-                                 alpha: p.alpha, a: a, lda: p.lda, b: b, ldb: p.ldb, beta: p.beta, c: c, ldc: p.ldc)
+    /// Our kernels on this CPU: AVX-512 where it has AVX-512F, AVX2 where it has AVX2 + FMA (both on
+    /// an AVX-512 machine, so the AVX2 path is tested there too).
+    static var ownKernels: [GEMMKernel] {
+        [.avx512, .avx2].filter { $0 == .avx512 ? BLAS.avx512Available : BLAS.avx2Available }
+    }
+
+    func testOwnSgemmMatchesFloat64ReferenceForAllTransposes() throws {
+        guard !Self.ownKernels.isEmpty else { throw XCTSkip("this CPU has neither AVX2 + FMA nor AVX-512F") }
+        for isa in Self.ownKernels {
+            for p in Self.problems() {
+                let error = maximumRelativeError(p) { p, a, b, c in
+                    BLAS.ownSgemm(isa: isa, transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n, k: p.k,
+                                  alpha: p.alpha, a: a, lda: p.lda, b: b, ldb: p.ldb, beta: p.beta, c: c, ldc: p.ldc)
+                }
+                XCTAssertLessThan(error, 1e-5, "\(isa.rawValue) " + describe(p))
             }
-            XCTAssertLessThan(error, 1e-5, describe(p))
         }
     }
 
     /// The split over threads (what `BLAS.sgemm` does outside conv workers) gives the same result.
-    func testAVX512SgemmSplitOverThreadsMatchesReference() throws {
-        guard BLAS.avx512Available else { throw XCTSkip("no AVX-512F on this CPU") }
+    func testOwnSgemmSplitOverThreadsMatchesReference() throws {
+        guard !Self.ownKernels.isEmpty else { throw XCTSkip("this CPU has neither AVX2 + FMA nor AVX-512F") }
         let shapes = [(m: 40, n: 2000, k: 300), (m: 900, n: 40, k: 150)]
-        for s in shapes {
-            for transposes in 0..<4 {
-                let ta = transposes & 1 == 1, tb = transposes & 2 == 2
-                let p = Problem(m: s.m, n: s.n, k: s.k, transposeA: ta, transposeB: tb, lda: ta ? s.m : s.k,
-                                ldb: tb ? s.k : s.n, ldc: s.n, alpha: 0.5, beta: 0.5)
-                let error = maximumRelativeError(p) { p, a, b, c in
-                    BLAS.splitSgemm(threads: 3, transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n,
-                                    k: p.k, alpha: p.alpha, a: a, lda: p.lda, b: b, ldb: p.ldb, beta: p.beta, c: c, ldc: p.ldc)
+        for isa in Self.ownKernels {
+            for s in shapes {
+                for transposes in 0..<4 {
+                    let ta = transposes & 1 == 1, tb = transposes & 2 == 2
+                    let p = Problem(m: s.m, n: s.n, k: s.k, transposeA: ta, transposeB: tb, lda: ta ? s.m : s.k,
+                                    ldb: tb ? s.k : s.n, ldc: s.n, alpha: 0.5, beta: 0.5)
+                    let error = maximumRelativeError(p) { p, a, b, c in
+                        BLAS.splitSgemm(isa: isa, threads: 3, transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n,
+                                        k: p.k, alpha: p.alpha, a: a, lda: p.lda, b: b, ldb: p.ldb, beta: p.beta, c: c, ldc: p.ldc)
+                    }
+                    XCTAssertLessThan(error, 1e-5, "\(isa.rawValue) " + describe(p))
                 }
-                XCTAssertLessThan(error, 1e-5, describe(p))
             }
         }
+    }
+
+    /// VOLSEG_ISA, where set (as `make test` sets it for its second pass), is the kernel in use, and
+    /// with VOLSEG_GEMM=own every GEMM goes to it; unset, the widest kernel the CPU has is.
+    func testKernelFollowsTheEnvironment() {
+        let environment = ProcessInfo.processInfo.environment
+        if let requested = environment["VOLSEG_ISA"], !requested.isEmpty, Self.ownKernels.map(\.rawValue).contains(requested) {
+            XCTAssertEqual(BLAS.ownISA?.rawValue, requested)
+            if environment["VOLSEG_GEMM"] == "own" { XCTAssertEqual(BLAS.kernel(m: 8, n: 8, k: 8).rawValue, requested) }
+        } else if environment["VOLSEG_GEMM"] != "openblas" {
+            XCTAssertEqual(BLAS.ownISA, Self.ownKernels.first)
+        }
+        print("GEMM: our kernel \(BLAS.ownISA?.rawValue ?? "none"), OpenBLAS core \(BLAS.openBLASCore), generic \(BLAS.openBLASIsGeneric)")
+    }
+
+    /// OpenBLAS's SSE-era cores on an AVX2 CPU are generic (it did not recognise the CPU); its AVX2
+    /// and wider cores are not, and on a CPU without AVX2 nothing is.
+    func testGenericOpenBLASCores() {
+        for core in ["Prescott", "Core2", "Nehalem", "SandyBridge", "Barcelona"] {
+            XCTAssertTrue(BLAS.isGeneric(core: core, cpuHasAVX2: true), core)
+        }
+        for core in ["Haswell", "SkylakeX", "Zen", "Cooperlake", "SapphireRapids"] {
+            XCTAssertFalse(BLAS.isGeneric(core: core, cpuHasAVX2: true), core)
+        }
+        XCTAssertFalse(BLAS.isGeneric(core: "Prescott", cpuHasAVX2: false))
+    }
+
+    /// The shape log names the kernel `BLAS.kernel` picks, and counts the calls.
+    func testShapeLogNamesTheChosenKernel() {
+        let a = [Float](repeating: 1, count: 64 * 300), b = [Float](repeating: 1, count: 300 * 500)
+        var c = [Float](repeating: 0, count: 64 * 500)
+        let log = GEMMShapeLog.record {
+            for _ in 0..<2 { BLAS.sgemm(m: 64, n: 500, k: 300, a: a, lda: 300, b: b, ldb: 500, c: &c, ldc: 500) }
+        }
+        XCTAssertEqual(log.count, 1)
+        XCTAssertEqual(log.first?.calls, 2)
+        XCTAssertEqual(log.first?.entry.kernel, BLAS.kernel(m: 64, n: 500, k: 300))
+        XCTAssertEqual(c[0], 300)
+        XCTAssertTrue(GEMMShapeLog.record {}.isEmpty)
     }
 
     /// `BLAS.sgemm` (whichever kernel it picks) and OpenBLAS itself both match the reference.
