@@ -10,6 +10,7 @@ import Foundation
 public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1],
                    padding: [Int] = [0], groups: Int = 1) -> Tensor {
     let geometry = ConvGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
+    ConvWorkCounter.add(geometry.multiplyAdds)
     if let bias {
         precondition(bias.shape == [geometry.outputChannels],
                      "conv3d: bias must be [\(geometry.outputChannels)], got \(bias.shape)")

@@ -31,6 +31,8 @@ public func convTranspose3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let geometry = ConvGeometry(input: [x.shape[0], weight.shape[1] * groups] + outputSize, weight: weight.shape,
                                 stride: strides, padding: pads, groups: groups)
     precondition(geometry.output == Array(x.shape[2...]), "convTranspose3d: inconsistent sizes for input \(x.shape)")
+    // The same multiply-adds as that convolution's forward.
+    ConvWorkCounter.add(geometry.multiplyAdds)
     if let bias {
         precondition(bias.shape == [geometry.inputChannels],
                      "convTranspose3d: bias must be [\(geometry.inputChannels)], got \(bias.shape)")

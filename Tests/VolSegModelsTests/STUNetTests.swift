@@ -86,3 +86,19 @@ final class UNet3DTests: XCTestCase {
         XCTAssertEqual(outputs.map(\.shape), [[1, 3, 16, 16, 8], [1, 3, 8, 8, 4]])
     }
 }
+
+final class ConvWorkCounterTests: XCTestCase {
+    /// A planned forward counts the convolutions' multiply-adds: bench-unet on 1x4x128^3 is the
+    /// 230.5 GFLOP the speed issue states for the same network (PyTorch's count of its convs).
+    func testBenchUNetForwardCountsItsStatedFLOPs() throws {
+        let model = try ModelRegistry.make(name: "bench-unet", config: [:], initializer: ParameterInitializer(planned: true))
+        model.eval()
+        let multiplyAdds = ConvWorkCounter.count {
+            _ = withNoGrad { model.forward(Tensor.empty([1, 4, 128, 128, 128], planned: true)) }
+        }
+        print("bench-unet forward at 128^3: \(2 * Double(multiplyAdds) / 1e9) GFLOP")
+        XCTAssertEqual(2 * Double(multiplyAdds) / 1e9, 230.5, accuracy: 0.1)
+        // Outside `count` nothing is kept.
+        XCTAssertEqual(ConvWorkCounter.count {}, 0)
+    }
+}
