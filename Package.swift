@@ -58,7 +58,7 @@ let package = Package(
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegDatasets", dependencies: ["VolSegCore", "VolSegIO", "VolSegPreprocessing"],
                 swiftSettings: kernelSettings + niftiInclude),
-        .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing"],
+        .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "CVolSegKernels"],
                 swiftSettings: kernelSettings + niftiInclude),
         .executableTarget(name: "volseg", dependencies: [
             "VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegEvaluation",

@@ -12,6 +12,8 @@ public struct KernelTiming: Sendable {
     public var gflops: Double?
     /// Memory-bound kernels: GB/s of the minimal traffic (each input read once, output written once).
     public var gbps: Double?
+    /// The GEMMs one run made, as "m x n x k [tA][tB] -> kernel (calls)", most work first.
+    public var gemms: [String] = []
 }
 
 /// What `volseg bench kernels` measured: the machine's sgemm ceiling and each kernel next to it.
@@ -19,9 +21,13 @@ public struct KernelBenchmarkReport: Sendable {
     public var threads: Int
     /// OpenBLAS's sgemm 2048^3: the machine's ceiling as the BLAS library reaches it.
     public var sgemmGFLOPs: Double
-    /// Our AVX-512 sgemm (BLAS.avx512Sgemm) at the same size and threads; nil without AVX-512.
-    public var avx512SgemmGFLOPs: Double? = nil
+    /// Our sgemm (`BLAS.ownSgemm`, the kernel `ownISA` names) at the same size and threads; nil
+    /// when the CPU has neither AVX2 nor AVX-512.
+    public var ownSgemmGFLOPs: Double? = nil
+    public var ownISA: String? = nil
     public var kernels: [KernelTiming]
+    /// The machine's FMA peak on the same threads, measured at the start of the same run.
+    public var peak: FMAPeakReport
 
     /// `{"threads":2,"sgemm_gflops":x,"kernels":[{"name":"conv3d_fwd","ms":x,"gflops":x}, ...]}`;
     /// memory-bound kernels have `"gflops":null` and a `"gbps"` value.
@@ -31,33 +37,40 @@ public struct KernelBenchmarkReport: Sendable {
             return String(format: "%.3f", value)
         }
         let entries = kernels.map { k -> String in
-            var fields = ["\"name\":\"\(k.name)\"", "\"ms\":\(number(k.milliseconds))", "\"gflops\":\(number(k.gflops))"]
+            var fields = ["\"name\":\"\(k.name)\"", "\"ms\":\(number(k.milliseconds))", "\"gflops\":\(number(k.gflops))",
+                          "\"fraction_of_peak\":\(number(k.gflops.map { $0 / peak.gflops }))"]
             if k.gflops == nil { fields.append("\"gbps\":\(number(k.gbps))") }
+            fields.append("\"gemms\":[" + k.gemms.map { "\"\($0)\"" }.joined(separator: ",") + "]")
             return "{" + fields.joined(separator: ",") + "}"
         }
-        return "{\"threads\":\(threads),\"sgemm_gflops\":\(number(sgemmGFLOPs)),"
-            + "\"avx512_sgemm_gflops\":\(number(avx512SgemmGFLOPs)),\"kernels\":[\(entries.joined(separator: ","))]}"
+        return "{\"threads\":\(threads),\"fma_peak\":\(peak.json),\"sgemm_gflops\":\(number(sgemmGFLOPs)),"
+            + "\"own_sgemm_gflops\":\(number(ownSgemmGFLOPs)),\"own_isa\":\(ownISA.map { "\"\($0)\"" } ?? "null"),"
+            + "\"openblas_core\":\"\(BLAS.openBLASCore)\",\"kernels\":[\(entries.joined(separator: ","))]}"
     }
 
-    /// A table with each compute-bound kernel's GFLOP/s as a fraction of sgemm's.
+    /// A table with each compute-bound kernel's GFLOP/s as a fraction of the FMA peak and of sgemm's.
     public var table: String {
-        var lines = [String(format: "sgemm 2048^3: %.1f GFLOP/s (%d threads)", sgemmGFLOPs, threads)]
-        if let avx512SgemmGFLOPs {
-            lines.append(String(format: "sgemm 2048^3, ours (AVX-512): %.1f GFLOP/s (%d threads)", avx512SgemmGFLOPs, threads))
+        var lines = ["CPU: \(peak.cpuModel)", String(format: "FMA peak: %.1f GFLOP/s (%d threads)", peak.gflops, threads),
+                     String(format: "sgemm 2048^3, OpenBLAS (%@ core): %.1f GFLOP/s = %.2f of peak", BLAS.openBLASCore,
+                            sgemmGFLOPs, sgemmGFLOPs / peak.gflops)]
+        if let ownSgemmGFLOPs, let ownISA {
+            lines.append(String(format: "sgemm 2048^3, ours (%@): %.1f GFLOP/s = %.2f of peak", ownISA, ownSgemmGFLOPs, ownSgemmGFLOPs / peak.gflops))
         }
-        lines += ["kernel                      ms   GFLOP/s   x sgemm      GB/s"]
+        lines += ["kernel                      ms   GFLOP/s    x peak   x sgemm      GB/s"]
         for k in kernels {
             let ms = k.milliseconds
-            let flops = k.gflops.map { String(format: "%9.1f %9.2f", $0, $0 / sgemmGFLOPs) } ?? String(repeating: " ", count: 19)
+            let flops = k.gflops.map { String(format: "%9.1f %9.2f %9.2f", $0, $0 / peak.gflops, $0 / sgemmGFLOPs) }
+                ?? String(repeating: " ", count: 29)
             let bandwidth = k.gbps.map { String(format: "%9.1f", $0) } ?? ""
             lines.append(k.name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%9.2f ", ms) + flops + " " + bandwidth)
+            for gemm in k.gemms.prefix(4) { lines.append("    gemm " + gemm) }
         }
         return lines.joined(separator: "\n")
     }
 }
 
 /// The kernel benchmark: after a warm-up run, the median of `repeats` runs of sgemm 2048^3
-/// (OpenBLAS's, the ceiling; and ours, `BLAS.avx512Sgemm`, where the CPU has AVX-512), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
+/// (OpenBLAS's, and ours, `BLAS.ownSgemm`, on the instruction set `BLAS.ownISA` names), conv3d 32->32 k3 p1 on 1x32x64^3 forward and forward+backward (input and weight
 /// gradients), depthwise conv3d 64 channels k3 p1 on 1x64x64^3 forward, and
 /// InstanceNorm + LeakyReLU on 1x32x128^3, and resampling 4x128^3 -> 160^3 (nnU-Net's order 3
 /// and order 1, next to our trilinear). Ratios are against the sgemm of the same run.
@@ -75,21 +88,31 @@ public enum KernelBenchmark {
     }
 
     public static func run(repeats: Int = 5, log: (String) -> Void = { _ in }) -> KernelBenchmarkReport {
+        let peak = FMAPeak.measure(repeats: 3, log: log)
         let n = 2048
         let a = filled([n, n], seed: 7), b = filled([n, n], seed: 8), c = Tensor.empty([n, n])
         let sgemm = Kernel(name: "sgemm", flops: 2 * Double(n * n * n), bytes: nil) {
             BLAS.openBLASSgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
         }
         // Timed like a kernel, but reported next to OpenBLAS's figure rather than as a ratio.
-        let ownSgemm = BLAS.avx512Available ? [Kernel(name: "sgemm_avx512", flops: 2 * Double(n * n * n), bytes: nil) {
-            BLAS.avx512Sgemm(threads: Parallel.threadCount, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n,
-                             c: c.data, ldc: n)
-        }] : []
+        let ownSgemm = BLAS.ownISA == nil ? [] : [Kernel(name: "sgemm_own", flops: 2 * Double(n * n * n), bytes: nil) {
+            BLAS.ownSgemm(threads: Parallel.threadCount, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n,
+                          c: c.data, ldc: n)
+        }]
         let kernels = ownSgemm + convolutionKernels() + [instanceNormLeakyReLUKernel()] + resamplingKernels()
 
         var times = Array(repeating: [Double](), count: kernels.count + 1)
+        var gemms = Array(repeating: [String](), count: kernels.count + 1)
         for round in 0...max(1, repeats) {
             for (index, kernel) in ([sgemm] + kernels).enumerated() {
+                if round == 0 {
+                    // The warm-up run also says where each GEMM went (the timed runs are not logged).
+                    gemms[index] = GEMMShapeLog.record { kernel.body() }.map { entry, calls in
+                        "\(entry.m) x \(entry.n) x \(entry.k)\(entry.transposeA ? " tA" : "")\(entry.transposeB ? " tB" : "") -> "
+                            + "\(entry.kernel.rawValue) (\(calls) call\(calls == 1 ? "" : "s"))"
+                    }
+                    continue
+                }
                 let start = DispatchTime.now().uptimeNanoseconds
                 kernel.body()
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -99,13 +122,14 @@ public enum KernelBenchmark {
         }
         let medians = times.map(median)
         let sgemmGFLOPs = sgemm.flops! / medians[0] / 1e6
-        var timings = zip(kernels, medians.dropFirst()).map { kernel, ms in
-            KernelTiming(name: kernel.name, milliseconds: ms, gflops: kernel.flops.map { $0 / ms / 1e6 },
-                         gbps: kernel.bytes.map { $0 / ms / 1e6 })
+        var timings = zip(kernels, medians.dropFirst()).enumerated().map { index, pair in
+            let (kernel, ms) = pair
+            return KernelTiming(name: kernel.name, milliseconds: ms, gflops: kernel.flops.map { $0 / ms / 1e6 },
+                                gbps: kernel.bytes.map { $0 / ms / 1e6 }, gemms: gemms[index + 1])
         }
         let own = ownSgemm.isEmpty ? nil : timings.removeFirst().gflops
-        return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, avx512SgemmGFLOPs: own,
-                                     kernels: timings)
+        return KernelBenchmarkReport(threads: Parallel.threadCount, sgemmGFLOPs: sgemmGFLOPs, ownSgemmGFLOPs: own,
+                                     ownISA: BLAS.ownISA?.rawValue, kernels: timings, peak: peak)
     }
 
     static func convolutionKernels() -> [Kernel] {

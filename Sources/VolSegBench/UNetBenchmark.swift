@@ -23,12 +23,30 @@ public struct UNetBenchmarkReport: Sendable {
     public var volumeForwardMilliseconds: Double?
     public var peakResidentBytes: Int
     public var ledgerPeakBytes: Int
+    /// FLOPs of one forward of 1x4xP^3 (twice the convolutions' multiply-adds, counted by
+    /// `ConvWorkCounter` on a planned forward). A training step counts three times this: forward,
+    /// input gradient and weight gradient, each a GEMM of the forward's size.
+    public var forwardFLOPs: Double = 0
+    /// The machine's FMA peak on the same threads, measured at the start of the same run.
+    public var peak: FMAPeakReport? = nil
 
     /// The JSON object of the speed issue; phases not run are left out.
     public var json: String {
         var fields: [String] = ["\"threads\":\(threads)", "\"patch\":\(patch)"]
-        if let forwardMilliseconds { fields.append("\"forward_ms\":\(rounded(forwardMilliseconds))") }
-        if let trainStepMilliseconds { fields.append("\"train_step_ms\":\(rounded(trainStepMilliseconds))") }
+        if let peak { fields.append("\"fma_peak\":\(peak.json)") }
+        fields.append("\"forward_gflop\":\(rounded(forwardFLOPs / 1e9))")
+        func fraction(_ flops: Double, _ ms: Double) -> String {
+            guard let peak, peak.gflops.isFinite else { return "null" }
+            return String(format: "%.3f", flops / (ms * 1e6) / peak.gflops)
+        }
+        if let forwardMilliseconds {
+            fields.append("\"forward_ms\":\(rounded(forwardMilliseconds))")
+            fields.append("\"forward_fraction_of_peak\":\(fraction(forwardFLOPs, forwardMilliseconds))")
+        }
+        if let trainStepMilliseconds {
+            fields.append("\"train_step_ms\":\(rounded(trainStepMilliseconds))")
+            fields.append("\"train_step_fraction_of_peak\":\(fraction(3 * forwardFLOPs, trainStepMilliseconds))")
+        }
         if let volumeForwardMilliseconds { fields.append("\"brats_forward_ms\":\(rounded(volumeForwardMilliseconds))") }
         fields.append("\"peak_rss_bytes\":\(peakResidentBytes)")
         fields.append("\"ledger_peak_bytes\":\(ledgerPeakBytes)")
@@ -46,6 +64,10 @@ public enum UNetBenchmark {
         let ledger = MemoryLedger.shared
         ledger.resetPeak()
         var report = UNetBenchmarkReport(threads: Parallel.threadCount, patch: patch, peakResidentBytes: 0, ledgerPeakBytes: 0)
+        report.peak = FMAPeak.measure(repeats: 3, log: log)
+        report.forwardFLOPs = 2 * Double(ConvWorkCounter.count {
+            _ = withNoGrad { model.forward(Tensor.empty([1, 4, patch, patch, patch], planned: true)) }
+        })
         let x = Tensor.randomNormal([1, 4, patch, patch, patch], std: 1, generator: &generator)
         if phases.contains(.forward) {
             model.eval()

@@ -4,8 +4,35 @@ import VolSegBench
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks: kernels and the U-Net.",
-        subcommands: [Kernels.self, UNet.self])
+        commandName: "bench", abstract: "Benchmarks: the machine's FMA peak, kernels and the U-Net.",
+        subcommands: [Peak.self, Kernels.self, UNet.self])
+
+    /// `volseg bench peak`: the FMA peak of each vector width, one thread and all threads.
+    struct Peak: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "peak",
+            abstract: "Measure the machine's FMA peak (AVX-512 and AVX2 where the CPU has them, one thread and all threads).")
+
+        @OptionGroup var common: CommonOptions
+
+        @Flag(name: .long, help: "Print one JSON object instead of a table.")
+        var json = false
+
+        @Option(name: .long, help: "Timed runs per figure after one warm-up run; the median is reported.")
+        var repeats = 5
+
+        func validate() throws {
+            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+        }
+
+        func run() throws {
+            common.apply()
+            let report = FMAPeak.measure(repeats: repeats) { line in
+                if !common.quiet && !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            print(json ? report.json : report.table)
+        }
+    }
 
     /// `volseg bench kernels`: GFLOP/s of the convolution kernels next to the machine's sgemm.
     struct Kernels: ParsableCommand {
