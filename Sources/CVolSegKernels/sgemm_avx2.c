@@ -50,17 +50,7 @@ AVX2 static void pack_panel(int width, int count, int kc, const float *src, long
         }
         return;
     }
-    int full = sp == 1 && width % 8 == 0 ? (count / 8) * 8 : 0;
-    int kc8 = (kc / 8) * 8;
-    for (int i = 0; i < full; i += 8) {
-        for (int p = 0; p < kc8; p += 8) volseg_transpose8(src + i * si + p, si, dst + p * width + i, width);
-        for (int p = kc8; p < kc; p++)
-            for (int r = 0; r < 8; r++) dst[p * width + i + r] = src[(i + r) * si + p];
-    }
-    for (int p = 0; p < kc; p++) {
-        for (int i = full; i < count; i++) dst[p * width + i] = src[i * si + p * sp];
-        for (int i = count; i < width; i++) dst[p * width + i] = 0;
-    }
+    volseg_pack_strided_lines(width, count, kc, src, si, sp, dst);
 }
 
 // C tile (rows x cols valid) = alpha * acc + beta * C; beta == 0 does not read C. Element (i, j)
@@ -68,6 +58,20 @@ AVX2 static void pack_panel(int width, int count, int kc, const float *src, long
 // tile in memory.
 AVX2 static void store_tile(__m256 acc[MR][2], int rows, int cols, float *c, long rs, long cs, float alpha, float beta) {
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (cs == 1 && cols == NR) {
+        // Full-width rows: plain stores (masked stores are microcoded and slow on AMD's cores).
+        for (int i = 0; i < rows; i++) {
+            float *ci = c + i * rs;
+            __m256 r0 = _mm256_mul_ps(acc[i][0], va), r1 = _mm256_mul_ps(acc[i][1], va);
+            if (beta != 0) {
+                r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
+                r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+            }
+            _mm256_storeu_ps(ci, r0);
+            _mm256_storeu_ps(ci + 8, r1);
+        }
+        return;
+    }
     if (cs == 1) {
         __m256i m0 = lanes8(cols), m1 = lanes8(cols - 8);
         for (int i = 0; i < rows; i++) {

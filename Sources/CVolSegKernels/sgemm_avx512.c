@@ -71,17 +71,7 @@ AVX512 static void pack_panel(int width, int count, int kc, const float *src, lo
         }
         return;
     }
-    int full = sp == 1 ? (count / 8) * 8 : 0;
-    int kc8 = (kc / 8) * 8;
-    for (int i = 0; i < full; i += 8) {
-        for (int p = 0; p < kc8; p += 8) volseg_transpose8(src + i * si + p, si, dst + p * width + i, width);
-        for (int p = kc8; p < kc; p++)
-            for (int r = 0; r < 8; r++) dst[p * width + i + r] = src[(i + r) * si + p];
-    }
-    for (int p = 0; p < kc; p++) {
-        for (int i = full; i < count; i++) dst[p * width + i] = src[i * si + p * sp];
-        for (int i = count; i < width; i++) dst[p * width + i] = 0;
-    }
+    volseg_pack_strided_lines(width, count, kc, src, si, sp, dst);
 }
 
 // C tile (rows x cols valid of the MR x NR tile) = alpha * acc + beta * C; beta == 0 does not read C.

@@ -47,6 +47,24 @@ VOLSEG_AVX static inline void volseg_transpose8(const float *src, long ss, float
 }
 
 
+// The packing case both kernels share: lines i of the panel are strided (si != 1), so
+// dst[p * width + i] = src[i * si + p * sp] is gathered; when k is contiguous (sp == 1) and the
+// width allows, 8 x 8 blocks are transposed in registers. Lines i >= count are zeros.
+VOLSEG_AVX static inline void volseg_pack_strided_lines(int width, int count, int kc, const float *src, long si, long sp,
+                                                        float *dst) {
+    int full = sp == 1 && width % 8 == 0 ? (count / 8) * 8 : 0;
+    int kc8 = (kc / 8) * 8;
+    for (int i = 0; i < full; i += 8) {
+        for (int p = 0; p < kc8; p += 8) volseg_transpose8(src + i * si + p, si, dst + p * width + i, width);
+        for (int p = kc8; p < kc; p++)
+            for (int r = 0; r < 8; r++) dst[p * width + i + r] = src[(i + r) * si + p];
+    }
+    for (int p = 0; p < kc; p++) {
+        for (int i = full; i < count; i++) dst[p * width + i] = src[i * si + p * sp];
+        for (int i = count; i < width; i++) dst[p * width + i] = 0;
+    }
+}
+
 #endif
 
 #ifdef SGEMM_DEFINE_DRIVER

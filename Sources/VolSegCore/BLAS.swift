@@ -63,8 +63,8 @@ public enum BLAS {
         _ = genericOpenBLASWarning
         if mode == .own || openBLASIsGeneric { return isa }
         // Our AVX2 kernel does not beat OpenBLAS's own AVX2 kernels where OpenBLAS knows the CPU
-        // (2-core AMD EPYC Zen 3, one thread, C harness, 2026-12-02: 0.59 against 0.89 of the FMA
-        // peak on 2048^3, 0.46 against 0.64 on the conv shape 32 x 3234 x 288), so unless
+        // (2-core AMD EPYC Zen 3, one thread, C harness, 2026-12-02: 0.76 against 0.93 of the FMA
+        // peak on 2048^3, 0.56 against 0.68 on the conv shape 32 x 3234 x 288), so unless
         // VOLSEG_ISA asks for it, it only takes over from a generic OpenBLAS core.
         if isa == .avx2 && !isaRequested { return .openBLAS }
         return m * n * k >= minimumOwnWork && (k >= minimumOwnDepth || m <= 64) ? isa : .openBLAS
