@@ -135,19 +135,9 @@ final class HDF5WriteTests: XCTestCase {
         assert f["state"].attrs["momenta"][1] == 0.999
         print("h5py ok")
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, url.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        do { try process.run() } catch { throw XCTSkip("python3 is not available") }
-        process.waitUntilExit()
-        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if log.contains("No module named") || process.terminationStatus == 127 {
-            throw XCTSkip("h5py is not available: \(log)")
-        }
-        XCTAssertEqual(process.terminationStatus, 0, log)
-        XCTAssertTrue(log.contains("h5py ok"), log)
+        let result = PythonScript.run(script, arguments: [url.path])
+        if result.unavailable { throw XCTSkip("python3 with h5py is not available: \(result.output)") }
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("h5py ok"), result.output)
     }
 }

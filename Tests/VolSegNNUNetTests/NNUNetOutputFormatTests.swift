@@ -57,18 +57,10 @@ final class NNUNetOutputFormatTests: XCTestCase {
         assert all(values[i] == (i % 17) * 0.5 - 3 for i in range(360))
         print("zipfile ok", info.compress_size)
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, url.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        do { try process.run() } catch { throw XCTSkip("python3 is not available") }
-        process.waitUntilExit()
-        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationStatus == 127 { throw XCTSkip("python3 is not available: \(log)") }
-        XCTAssertEqual(process.terminationStatus, 0, log)
-        XCTAssertTrue(log.contains("zipfile ok"), log)
+        let result = PythonScript.run(script, arguments: [url.path])
+        if result.unavailable { throw XCTSkip("python3 is not available: \(result.output)") }
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("zipfile ok"), result.output)
     }
 
     func testPropertiesPickleReadsBack() throws {
