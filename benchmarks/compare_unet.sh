@@ -6,6 +6,8 @@
 # Each phase runs in its own process under /usr/bin/time -v, so its peak RSS belongs to it.
 # Prints each side's JSON and the ratios VolSeg/PyTorch (below 1 means VolSeg is faster/smaller).
 # PyTorch: `python3 -m venv venv && venv/bin/pip install torch numpy` (large, works on Debian).
+# ONNX Runtime (the forward only, the same network exported from PyTorch): with `onnx onnxruntime`
+# installed in the same venv the forward line also compares against it; without them it is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}
@@ -38,4 +40,13 @@ import sys
 phase, a, b, ra, rb = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 print(f"{phase}: time {a:.0f} ms vs {b:.0f} ms = {a/b:.2f}x   peak RSS {ra/2**30:.2f} GiB vs {rb/2**30:.2f} GiB = {ra/rb:.2f}x")
 PY
+  if [ $phase = forward ] && "$PYTHON" -c "import onnxruntime, onnx" 2>/dev/null; then
+    IFS=$'\t' read -r ort ort_rss < <(run onnxruntime "$PYTHON" benchmarks/onnxruntime_unet.py --patch "$PATCH" --threads "$THREADS")
+    echo "forward: onnxruntime $ort"
+    python3 - "$ours_ms" "$(key "$ort" forward_ms)" "$ours_rss" "$ort_rss" <<'PY'
+import sys
+a, b, ra, rb = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"forward vs ONNX Runtime: time {a:.0f} ms vs {b:.0f} ms = {a/b:.2f}x   peak RSS {ra/2**30:.2f} GiB vs {rb/2**30:.2f} GiB = {ra/rb:.2f}x")
+PY
+  fi
 done

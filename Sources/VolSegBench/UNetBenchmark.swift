@@ -100,6 +100,20 @@ public enum UNetBenchmark {
         return report
     }
 
+    /// Any network's forward on `input` (e.g. an nnU-Net model folder's, `volseg bench nnunet`):
+    /// the median time of `repeats` runs after a warm-up, its convolution FLOPs counted on a
+    /// planned forward, and the machine's FMA peak measured first in the same run.
+    public static func forward(of model: SegmentationModel, input shape: [Int], repeats: Int,
+                               log: (String) -> Void = { _ in }) -> (milliseconds: Double, flops: Double, peak: FMAPeakReport) {
+        let peak = FMAPeak.measure(repeats: 3, log: log)
+        model.eval()
+        let flops = 2 * Double(ConvWorkCounter.count { _ = withNoGrad { model.forward(Tensor.empty(shape, planned: true)) } })
+        var generator = RandomGenerator(seed: 1)
+        let x = Tensor.randomNormal(shape, std: 1, generator: &generator)
+        let ms = median(repeats: repeats, name: "forward", log: log) { _ = withNoGrad { model.forward(x) } }
+        return (ms, flops, peak)
+    }
+
     /// One warm-up run, then the median of `repeats` timed runs.
     static func median(repeats: Int, name: String, log: (String) -> Void, _ body: () -> Void) -> Double {
         body()

@@ -1,11 +1,47 @@
 import ArgumentParser
 import Foundation
 import VolSegBench
+import VolSegCore
+import VolSegNNUNet
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks: the machine's FMA peak, kernels and the U-Net.",
-        subcommands: [Peak.self, Kernels.self, UNet.self])
+        subcommands: [Peak.self, Kernels.self, UNet.self, NNUNet.self])
+
+    /// `volseg bench nnunet -m MODEL_DIR`: the network of an nnU-Net v2 model folder, one window
+    /// forward (benchmarks/compare_nnunet_network.sh times PyTorch on the same folder).
+    struct NNUNet: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nnunet",
+            abstract: "Time the forward of an nnU-Net v2 model folder's network on one window of its patch.")
+
+        @Option(name: [.customShort("m"), .long], help: "The nnU-Net v2 trained-model folder.")
+        var model: String
+
+        @Option(name: .long, help: "Timed runs after one warm-up run; the median is reported.")
+        var repeats = 3
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+        }
+
+        func run() throws {
+            common.apply()
+            let folder = try NNUNetModelFolder.open(URL(fileURLWithPath: model))
+            let patch = folder.configuration.patchSize
+            let shape = [1, folder.labels.inputChannelCount] + (patch.count == 2 ? [1] + patch : patch)
+            let result = UNetBenchmark.forward(of: folder.network, input: shape, repeats: repeats) { line in
+                if !common.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            let fraction = result.flops / (result.milliseconds * 1e6) / result.peak.gflops
+            print("{\"threads\":\(Parallel.threadCount),\"input\":\(shape),\"fma_peak\":\(result.peak.json),"
+                  + "\"forward_gflop\":\(String(format: "%.1f", result.flops / 1e9)),\"forward_ms\":\(String(format: "%.1f", result.milliseconds)),"
+                  + "\"forward_fraction_of_peak\":\(String(format: "%.3f", fraction))}")
+        }
+    }
 
     /// `volseg bench peak`: the FMA peak of each vector width, one thread and all threads.
     struct Peak: ParsableCommand {
