@@ -29,6 +29,8 @@ public struct UNetBenchmarkReport: Sendable {
     public var forwardFLOPs: Double = 0
     /// The machine's FMA peak on the same threads, measured at the start of the same run.
     public var peak: FMAPeakReport? = nil
+    /// With `profile`: one more forward, its time per kind of op (`OpProfile`).
+    public var profile: (lines: [OpProfile.Line], totalMilliseconds: Double)? = nil
 
     /// The JSON object of the speed issue; phases not run are left out.
     public var json: String {
@@ -48,6 +50,12 @@ public struct UNetBenchmarkReport: Sendable {
             fields.append("\"train_step_fraction_of_peak\":\(fraction(3 * forwardFLOPs, trainStepMilliseconds))")
         }
         if let volumeForwardMilliseconds { fields.append("\"brats_forward_ms\":\(rounded(volumeForwardMilliseconds))") }
+        if let profile {
+            let ops = profile.lines.map { String(format: "{\"op\":\"%@\",\"ms\":%.1f,\"calls\":%d}", $0.op, $0.milliseconds, $0.calls) }
+            let rest = profile.totalMilliseconds - profile.lines.reduce(0) { $0 + $1.milliseconds }
+            fields.append("\"forward_profile\":{\"total_ms\":\(rounded(profile.totalMilliseconds)),\"other_ms\":\(rounded(rest)),"
+                          + "\"ops\":[\(ops.joined(separator: ","))]}")
+        }
         fields.append("\"peak_rss_bytes\":\(peakResidentBytes)")
         fields.append("\"ledger_peak_bytes\":\(ledgerPeakBytes)")
         return "{" + fields.joined(separator: ",") + "}"
@@ -57,7 +65,7 @@ public struct UNetBenchmarkReport: Sendable {
 }
 
 public enum UNetBenchmark {
-    public static func run(phases: [UNetBenchmarkPhase], patch: Int, repeats: Int,
+    public static func run(phases: [UNetBenchmarkPhase], patch: Int, repeats: Int, profile: Bool = false,
                            log: (String) -> Void = { _ in }) throws -> UNetBenchmarkReport {
         let model = try ModelRegistry.make(name: "bench-unet", config: [:], initializer: ParameterInitializer(seed: 0))
         var generator = RandomGenerator(seed: 1)
@@ -74,6 +82,7 @@ public enum UNetBenchmark {
             report.forwardMilliseconds = median(repeats: repeats, name: "forward", log: log) {
                 _ = withNoGrad { model.forward(x) }
             }
+            if profile { report.profile = OpProfile.record { _ = withNoGrad { model.forward(x) } } }
         }
         if phases.contains(.train) {
             model.train()

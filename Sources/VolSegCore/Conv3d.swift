@@ -21,7 +21,9 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
     let hasBias = bias != nil
 
     if geometry.isDepthwise {
-        let y = DepthwiseConv3d.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+        let y = OpProfile.measure("depthwise_conv3d") {
+            DepthwiseConv3d.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+        }
         guard recording else { return y }
         let xSaved = needs.weight ? x.detached() : nil
         let wSaved = needs.input ? weight.detached() : nil
@@ -31,7 +33,7 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
         }
     }
 
-    let y = ConvKernels.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+    let y = OpProfile.measure("conv3d") { ConvKernels.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned) }
     guard recording else { return y }
     let xSaved = needs.weight ? x.detached() : nil
     let wSaved = needs.input ? weight.detached() : nil

@@ -41,13 +41,14 @@ public func convTranspose3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let needs = ConvGradients(input: x.needsGrad, weight: weight.needsGrad, bias: bias?.needsGrad ?? false)
     let scatter = kernel == strides && pads == [0, 0, 0] && extra == [0, 0, 0] && groups == 1
 
-    let y: Tensor
-    if scatter {
-        y = ConvTransposeScatter.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
-    } else {
+    let y: Tensor = OpProfile.measure("conv_transpose3d") {
+        if scatter {
+            return ConvTransposeScatter.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+        }
         let asGradient = ConvGradients(input: true, weight: false, bias: false)
-        y = ConvKernels.backward(x, input: nil, weight: weight, geometry: geometry, needs: asGradient).input!
+        let y = ConvKernels.backward(x, input: nil, weight: weight, geometry: geometry, needs: asGradient).input!
         if let bias, !planned { addChannelBias(y, bias) }
+        return y
     }
     guard GradMode.isEnabled && needs.any else { return y }
     let xSaved = needs.weight ? x.detached() : nil

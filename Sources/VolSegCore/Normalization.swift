@@ -38,7 +38,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     // The affine parameters' values, read once (nil: absent or planned, i.e. gamma 1 / beta 0).
     let gammaValues = weight.flatMap { $0.isPlanned ? nil : $0.toArray() }
     let betaValues = bias.flatMap { $0.isPlanned ? nil : $0.toArray() }
-    if !planned {
+    if !planned { OpProfile.measure(name) {
         let gamma = gammaValues ?? [Float](repeating: 1, count: channels)
         let beta = betaValues ?? [Float](repeating: 0, count: channels)
         let stats = fixed ?? NormalizationKernels.statistics(x.data, layout)
@@ -53,7 +53,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
         }
         NormalizationKernels.normalize(x.data, out.data, layout, planeMean: planeMean, planeScale: planeScale,
                                        planeShift: planeShift, slope: slope)
-    }
+    } }
 
     if overwritingInput { return NormalizationResult(output: out, statistics: statistics) }
     var inputs = [x]

@@ -60,19 +60,30 @@ extension Tensor {
         let out = Tensor.empty(outShape, planned: planned)
         let outer = first[..<axis].reduce(1, *)
         let inner = first[(axis + 1)...].reduce(1, *)
-        if !planned {
+        if !planned { OpProfile.measure("concat") {
             let dst = out.data
             let outRun = outShape[axis] * inner
             var offset = 0
             for t in tensors {
                 let run = t.shape[axis] * inner
                 let src = t.data, start = offset
-                Parallel.forEachChunk(outer, minimumChunk: max(1, 65536 / max(run, 1))) { rows in
-                    for o in rows { (dst + o * outRun + start).update(from: src + o * run, count: run) }
+                if outer < Parallel.threadCount {
+                    // A U-Net's skip concat is one sample (outer 1): split each copy itself over
+                    // the cores rather than copy it on one.
+                    for o in 0..<outer {
+                        let from = src + o * run, to = dst + o * outRun + start
+                        Parallel.forEachChunk(run, minimumChunk: 1 << 16) { range in
+                            (to + range.lowerBound).update(from: from + range.lowerBound, count: range.count)
+                        }
+                    }
+                } else {
+                    Parallel.forEachChunk(outer, minimumChunk: max(1, 65536 / max(run, 1))) { rows in
+                        for o in rows { (dst + o * outRun + start).update(from: src + o * run, count: run) }
+                    }
                 }
                 offset += run
             }
-        }
+        } }
         let sizes = tensors.map { $0.shape[axis] }
         return record("concat", output: out, inputs: tensors) { g in
             var start = 0

@@ -119,6 +119,9 @@ struct BenchCommand: ParsableCommand {
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
+        @Flag(name: .long, help: "With the forward phase: one more forward, its time per kind of op (forward_profile).")
+        var profile = false
+
         func validate() throws {
             if patch < 8 || patch % 8 != 0 { throw ValidationError("--patch must be a positive multiple of 8, got \(patch)") }
             if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
@@ -127,7 +130,7 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             common.apply()
             let phases = only.map { [$0] } ?? UNetBenchmarkPhase.allCases
-            let report = try UNetBenchmark.run(phases: phases, patch: patch, repeats: repeats) { line in
+            let report = try UNetBenchmark.run(phases: phases, patch: patch, repeats: repeats, profile: profile) { line in
                 if !common.quiet && !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
             print(report.json)
