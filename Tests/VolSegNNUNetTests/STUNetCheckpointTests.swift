@@ -35,6 +35,11 @@ final class STUNetCheckpointTests: XCTestCase {
         XCTAssertEqual(bundle.config.preprocessor.normalization, .zScoreWholeImage)
         XCTAssertEqual(bundle.config.output.labelValues, [0, 1, 2])
         XCTAssertEqual(bundle.config.modalities, ["MR"])
+        // The bundle's config survives its JSON (what adapt and train write back), whole-image z-score included.
+        let reread = try ModelBundleConfig(json: bundle.config.json, file: "reread")
+        XCTAssertEqual(reread.preprocessor.normalization, .zScoreWholeImage)
+        XCTAssertEqual(reread.patch, bundle.config.patch)
+        XCTAssertEqual(reread.output.labelValues, [0, 1, 2])
 
         let image = try NIfTIReader.read(Self.root.appendingPathComponent("case.nii.gz"))
         let prepared = try bundle.config.preprocessor.prepare(image)
