@@ -46,6 +46,9 @@ public enum SegmentationOutput: Equatable, Sendable {
         }
     }
 
+    /// The largest label value: it sets the label map's NIfTI datatype (and so a planned write's size).
+    public var largestLabel: Int { labelValues.max() ?? 0 }
+
     /// Logits [N, K, D, H, W] -> probabilities.
     public func activate(_ logits: Tensor) -> Tensor {
         isRegionBased ? logits.sigmoid() : logits.softmax(axis: 1)

@@ -165,7 +165,7 @@ extension NNUNetPredictor {
     public func plannedPeak(_ item: NNUNetCase, outputs: NNUNetOutputs) throws -> Int {
         try MemoryLedger.shared.measurePeak {
             let prediction = try predict(item, probabilities: outputs.needsProbabilities, planned: true)
-            outputs.planWrite(prediction, largestLabel: model.labels.output.labelValues.max() ?? 0)
+            outputs.planWrite(prediction, largestLabel: model.labels.output.largestLabel)
         }.peakBytes
     }
 }

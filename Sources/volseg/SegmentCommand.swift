@@ -144,7 +144,7 @@ struct SegmentCommand: ParsableCommand {
             let loaded = MemoryLedger.shared.currentBytes
             let (plan, peak) = try MemoryLedger.shared.measurePeak {
                 let plan = try segmenter.segment(image, planned: true)
-                NIfTIWriter.planLabelMapWrite(plan.labels, largestLabel: segmenter.bundle.config.output.labelValues.max() ?? 0)
+                NIfTIWriter.planLabelMapWrite(plan.labels, largestLabel: segmenter.bundle.config.output.largestLabel)
                 return plan
             }
             let what = "\(image.voxels.shape) (network grid \(plan.networkGrid), \(plan.windowCount) windows of \(segmenter.bundle.inference().window))"

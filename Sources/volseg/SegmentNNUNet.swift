@@ -73,6 +73,8 @@ extension SegmentCommand {
     func runNNUNetCase(_ item: NNUNetCase, predictor: NNUNetPredictor, output: URL, progress: ProgressDisplay, label: String) throws {
         let outputs = NNUNetOutputs(labelMap: output, saveProbabilities: nnunet.saveProbabilities,
                                     probabilitiesNIfTI: probabilities.map { URL(fileURLWithPath: $0) })
+        // Checked here, before the plan (which preprocesses the case), and with the model folder
+        // among what must not be overwritten; `segment` checks the inputs again for its other callers.
         try outputs.check(inputs: item.files + (model.map { [URL(fileURLWithPath: $0)] } ?? []))
         if planMemory || memoryBudget != nil {
             let loaded = MemoryLedger.shared.currentBytes
