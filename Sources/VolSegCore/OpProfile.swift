@@ -4,7 +4,7 @@ import Foundation
 /// Where a forward's time goes, per kind of op: `record` times every convolution, transposed
 /// convolution, normalisation and concatenation its body runs (the compute of each op, on the
 /// calling thread's clock), so `volseg bench unet --profile` can say what a missed speed target
-/// is made of. Outside `record` an op pays one lock and a branch.
+/// is made of. Outside `record` an op pays one atomic load (`ScopedTally`).
 public enum OpProfile {
     public struct Line: Sendable {
         public var op: String
@@ -12,39 +12,27 @@ public enum OpProfile {
         public var calls: Int
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var recording = 0
-    nonisolated(unsafe) private static var totals: [String: (nanoseconds: UInt64, calls: Int)] = [:]
+    private static let tally = ScopedTally([String: (nanoseconds: UInt64, calls: Int)]())
 
     /// The ops `body` ran, most time first, and the wall time of the whole body.
     public static func record(_ body: () throws -> Void) rethrows -> (lines: [Line], totalMilliseconds: Double) {
-        lock.lock()
-        recording += 1
-        totals = [:]
-        lock.unlock()
-        defer { lock.lock(); recording -= 1; lock.unlock() }
         let start = DispatchTime.now().uptimeNanoseconds
-        try body()
+        let totals = try tally.record(body)
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        lock.lock()
         let lines = totals.map { Line(op: $0.key, milliseconds: Double($0.value.nanoseconds) / 1e6, calls: $0.value.calls) }
-        lock.unlock()
         return (lines.sorted { $0.milliseconds > $1.milliseconds }, total)
     }
 
     /// Runs `body`, adding its time to `op` while recording.
     static func measure<T>(_ op: String, _ body: () -> T) -> T {
-        lock.lock()
-        let on = recording > 0
-        lock.unlock()
-        guard on else { return body() }
+        guard tally.isRecording else { return body() }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let elapsed = DispatchTime.now().uptimeNanoseconds - start
-        lock.lock()
-        let previous = totals[op] ?? (0, 0)
-        totals[op] = (previous.nanoseconds + elapsed, previous.calls + 1)
-        lock.unlock()
+        tally.add { totals in
+            let previous = totals[op] ?? (0, 0)
+            totals[op] = (previous.nanoseconds + elapsed, previous.calls + 1)
+        }
         return result
     }
 }
