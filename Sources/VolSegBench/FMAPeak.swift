@@ -24,6 +24,11 @@ public struct FMAPeakReport: Sendable {
         return figures.filter { $0.threads == threads }.map(\.gflops).max() ?? .nan
     }
 
+    /// `flops` done in `milliseconds`, as a fraction of `gflops`.
+    public func fraction(flops: Double, milliseconds: Double) -> Double {
+        flops / (milliseconds * 1e6) / gflops
+    }
+
     public var json: String {
         let entries = figures.map { "{\"isa\":\"\($0.isa)\",\"threads\":\($0.threads),\"gflops\":\(String(format: "%.1f", $0.gflops))}" }
         let model = cpuModel.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

@@ -39,7 +39,7 @@ public struct UNetBenchmarkReport: Sendable {
         fields.append("\"forward_gflop\":\(rounded(forwardFLOPs / 1e9))")
         func fraction(_ flops: Double, _ ms: Double) -> String {
             guard let peak, peak.gflops.isFinite else { return "null" }
-            return String(format: "%.3f", flops / (ms * 1e6) / peak.gflops)
+            return String(format: "%.3f", peak.fraction(flops: flops, milliseconds: ms))
         }
         if let forwardMilliseconds {
             fields.append("\"forward_ms\":\(rounded(forwardMilliseconds))")
@@ -73,9 +73,7 @@ public enum UNetBenchmark {
         ledger.resetPeak()
         var report = UNetBenchmarkReport(threads: Parallel.threadCount, patch: patch, peakResidentBytes: 0, ledgerPeakBytes: 0)
         report.peak = FMAPeak.measure(repeats: 3, log: log)
-        report.forwardFLOPs = 2 * Double(ConvWorkCounter.count {
-            _ = withNoGrad { model.forward(Tensor.empty([1, 4, patch, patch, patch], planned: true)) }
-        })
+        report.forwardFLOPs = convolutionFLOPs(of: model, input: [1, 4, patch, patch, patch])
         let x = Tensor.randomNormal([1, 4, patch, patch, patch], std: 1, generator: &generator)
         if phases.contains(.forward) {
             model.eval()
@@ -116,11 +114,17 @@ public enum UNetBenchmark {
                                log: (String) -> Void = { _ in }) -> (milliseconds: Double, flops: Double, peak: FMAPeakReport) {
         let peak = FMAPeak.measure(repeats: 3, log: log)
         model.eval()
-        let flops = 2 * Double(ConvWorkCounter.count { _ = withNoGrad { model.forward(Tensor.empty(shape, planned: true)) } })
+        let flops = convolutionFLOPs(of: model, input: shape)
         var generator = RandomGenerator(seed: 1)
         let x = Tensor.randomNormal(shape, std: 1, generator: &generator)
         let ms = median(repeats: repeats, name: "forward", log: log) { _ = withNoGrad { model.forward(x) } }
         return (ms, flops, peak)
+    }
+
+    /// FLOPs of one forward on `input`: twice the convolutions' multiply-adds, counted on a planned
+    /// (shape-only) forward, so it costs no arithmetic.
+    static func convolutionFLOPs(of model: SegmentationModel, input shape: [Int]) -> Double {
+        2 * Double(ConvWorkCounter.count { _ = withNoGrad { model.forward(Tensor.empty(shape, planned: true)) } })
     }
 
     /// One warm-up run, then the median of `repeats` timed runs.

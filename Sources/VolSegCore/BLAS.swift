@@ -104,9 +104,6 @@ public enum BLAS {
     /// VOLSEG_ISA named the instruction set `ownISA` runs.
     static var isaRequested: Bool { requestedISA != nil && requestedISA == ownISA?.rawValue }
 
-    /// Whether `sgemm` may use one of our kernels.
-    public static var useOwnKernel: Bool { ownISA != nil }
-
     /// The core OpenBLAS picked its kernels for (`openblas_get_corename()`: "Haswell", "SkylakeX",
     /// "Zen", or on a CPU it does not know "Prescott").
     public static let openBLASCore: String = openblas_get_corename().map { String(cString: $0) } ?? "unknown"

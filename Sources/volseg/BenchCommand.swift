@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
             let result = UNetBenchmark.forward(of: folder.network, input: shape, repeats: repeats) { line in
                 if !common.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
-            let fraction = result.flops / (result.milliseconds * 1e6) / result.peak.gflops
+            let fraction = result.peak.fraction(flops: result.flops, milliseconds: result.milliseconds)
             print("{\"threads\":\(Parallel.threadCount),\"input\":\(shape),\"fma_peak\":\(result.peak.json),"
                   + "\"forward_gflop\":\(String(format: "%.1f", result.flops / 1e9)),\"forward_ms\":\(String(format: "%.1f", result.milliseconds)),"
                   + "\"forward_fraction_of_peak\":\(String(format: "%.3f", fraction))}")
