@@ -116,8 +116,8 @@ public enum KernelBenchmark {
                 let start = DispatchTime.now().uptimeNanoseconds
                 kernel.body()
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                if round > 0 { times[index].append(ms) }  // round 0 is the warm-up
-                if round > 0 { log(String(format: "%@ run %d: %.2f ms", kernel.name, round, ms)) }
+                times[index].append(ms)
+                log(String(format: "%@ run %d: %.2f ms", kernel.name, round, ms))
             }
         }
         let medians = times.map(median)
