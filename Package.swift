@@ -19,7 +19,7 @@ let package = Package(
         .executable(name: "volseg", targets: ["volseg"]),
         .library(name: "VolSeg", targets: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing",
                                            "VolSegEvaluation", "VolSegInference", "VolSegTraining", "VolSegAdaptation",
-                                           "VolSegDatasets", "VolSegBench", "VolSegNNUNet"]),
+                                           "VolSegDatasets", "VolSegBench", "VolSegNNUNet", "VolSegDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +29,8 @@ let package = Package(
         // Public modules, bottom to top, each depending only on modules listed before it:
         // Core <- IO <- NN <- Models; Preprocessing and Evaluation need nothing above IO;
         // Inference <- Models, Preprocessing; Training <- Inference, Evaluation;
-        // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models, Preprocessing; volseg <- all.
+        // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models, Preprocessing;
+        // Distributed (MPI) <- Core only: Training sees its ranks through Core's ProcessGroup; volseg <- all.
         .target(name: "VolSegCore", dependencies: ["CBLAS", "CVolSegKernels"], swiftSettings: kernelSettings),
         .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib", "CFileSystem"],
                 swiftSettings: kernelSettings + niftiInclude),
@@ -60,10 +61,11 @@ let package = Package(
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "CVolSegKernels"],
                 swiftSettings: kernelSettings + niftiInclude),
+        .target(name: "VolSegDistributed", dependencies: ["VolSegCore", "CMPI"], swiftSettings: kernelSettings),
         .executableTarget(name: "volseg", dependencies: [
             "VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegEvaluation",
             "VolSegInference", "VolSegTraining", "VolSegAdaptation", "VolSegDatasets", "VolSegBench", "VolSegNNUNet",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VolSegDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelSettings + niftiInclude),
 
         // Implementation details: our AVX-512 sgemm (C; only its functions use AVX-512, through
@@ -77,6 +79,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CFileSystem", path: "Sources/CFileSystem"),
+        // Open MPI (Debian libopenmpi-dev); pkg-config's ompi-c gives its include folder.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         // Test helpers shared by the test targets: golden files, the shared data folder.
         .target(name: "VolSegTestSupport", dependencies: ["VolSegCore", "VolSegIO", "CZlib"],
@@ -100,6 +104,8 @@ let package = Package(
         .testTarget(name: "VolSegAdaptationTests", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegEvaluation", "VolSegInference", "VolSegTraining", "VolSegAdaptation", "VolSegDatasets", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
         .testTarget(name: "VolSegNNUNetTests", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegInference", "VolSegNNUNet", "VolSegTestSupport"],
+                    swiftSettings: niftiInclude),
+        .testTarget(name: "VolSegDistributedTests", dependencies: ["VolSegCore", "VolSegDistributed", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
         .testTarget(name: "VolSegDatasetsTests", dependencies: ["VolSegCore", "VolSegIO", "VolSegPreprocessing", "VolSegDatasets", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),

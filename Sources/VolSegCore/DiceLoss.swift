@@ -9,8 +9,12 @@ import Foundation
 /// has its own terms and the mean runs over samples and classes. The mean covers classes 1..<C
 /// unless `includeBackground`. Returns a one-element tensor; backward goes to the logits and
 /// recomputes the softmax from them, so only the logits are kept.
+///
+/// `across`: the ranks of a data-parallel run. With batch Dice the sums are those of the whole
+/// batch over all ranks (`distributedBatchDiceTotals`); per-sample Dice needs nothing of the others.
 public func softDiceLoss(_ logits: Tensor, target: Tensor, smooth: Float = 1e-5,
-                         includeBackground: Bool = false, batchDice: Bool = true) -> Tensor {
+                         includeBackground: Bool = false, batchDice: Bool = true,
+                         across ranks: (any ProcessGroup)? = nil) -> Tensor {
     checkTargets(logits, target, name: "softDiceLoss")
     let blocks = ChannelBlocks(channelsFirst: logits.shape)
     let batch = blocks.outer, channels = blocks.channels, inner = blocks.inner
@@ -56,6 +60,7 @@ public func softDiceLoss(_ logits: Tensor, target: Tensor, smooth: Float = 1e-5,
             let group = batchDice ? 0 : task / blocks.chunksPerOuter
             for i in 0..<(channels * 3) { totals[group * channels * 3 + i] += partial[task * channels * 3 + i] }
         }
+        let rankScale = batchDice ? distributedBatchDiceTotals(&totals, across: ranks) : 1
         let terms = Double(groups * (channels - firstClass)), s = Double(smooth)
         var meanScore = 0.0
         for group in 0..<groups {
@@ -63,7 +68,8 @@ public func softDiceLoss(_ logits: Tensor, target: Tensor, smooth: Float = 1e-5,
                 let slot = (group * channels + c) * 3
                 let numerator = 2 * totals[slot] + s, denominator = totals[slot + 1] + totals[slot + 2] + s
                 meanScore += numerator / denominator / terms
-                let a = Float(-2 / (terms * denominator)), b = Float(numerator / (terms * denominator * denominator))
+                let a = Float(-2 * rankScale / (terms * denominator))
+                let b = Float(numerator * rankScale / (terms * denominator * denominator))
                 for n in 0..<batch where batchDice || n == group {
                     slope[n * channels + c] = a
                     offset[n * channels + c] = b
@@ -100,4 +106,16 @@ public func softDiceLoss(_ logits: Tensor, target: Tensor, smooth: Float = 1e-5,
         }
         return [gx]
     }
+}
+
+/// Batch Dice over the ranks of a data-parallel run, as nnU-Net's DDP computes it: each rank's
+/// Σ p y, Σ p, Σ y are summed over all ranks in place, so every rank computes the loss one process
+/// would on the whole batch. Returns the factor for this rank's gradient: the ranks' gradients
+/// are averaged afterwards (divided by the rank count), while the whole batch's gradient is the sum
+/// of the ranks' shares, so each share is scaled by the rank count (nnU-Net's all-gather with
+/// gradient does the same by summing the identical upstream gradient of every rank).
+func distributedBatchDiceTotals(_ totals: inout [Double], across ranks: (any ProcessGroup)?) -> Double {
+    guard let ranks, ranks.size > 1 else { return 1 }
+    ranks.sum(&totals, operation: "batch Dice sums")
+    return Double(ranks.size)
 }

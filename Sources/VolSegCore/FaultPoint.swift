@@ -7,7 +7,10 @@ import Foundation
 /// The environment variable VOLSEG_FAULT_KILL_AT names one point, as `POINT`, `POINT:FILE` (write
 /// points only: the output whose final name ends the path, e.g. `checkpoint_last.h5`) and either
 /// followed by `#N` (the N-th time the point is reached, counted from 1; default the first).
-/// Unset, `reached` costs a load of a value read once and a compare.
+/// Unset, `reached` costs a load of a value read once and a compare. A trailing `@R` arms the point
+/// only in MPI rank R (the launcher's OMPI_COMM_WORLD_RANK, PMIX_RANK or SLURM_PROCID).
+/// VOLSEG_FAULT_STOP_AT takes the same spec and stops the process with SIGSTOP instead: a rank that
+/// stalls without dying, which no launcher notices (the data-parallel watchdog tests).
 ///
 /// The points:
 /// - `segment.loading`: the model is loaded, the input not yet read.
@@ -27,9 +30,15 @@ import Foundation
 /// - `adapt.batch`: an adaptation batch (adabn) or iteration (progressive) is done (#N).
 public enum FaultPoint {
     public static let environmentVariable = "VOLSEG_FAULT_KILL_AT"
+    public static let stopEnvironmentVariable = "VOLSEG_FAULT_STOP_AT"
 
     /// The armed point, nil in a normal run (read once, at the first point reached).
-    private static let armed: Armed? = ProcessInfo.processInfo.environment[environmentVariable].flatMap(Armed.init)
+    private static let armed: Armed? = {
+        let environment = ProcessInfo.processInfo.environment
+        if let spec = environment[environmentVariable] { return Armed(spec, signal: SIGKILL, environment: environment) }
+        if let spec = environment[stopEnvironmentVariable] { return Armed(spec, signal: SIGSTOP, environment: environment) }
+        return nil
+    }()
 
     /// Kills this process when the armed point is `point` (for `file`, when the point names one)
     /// and this is the N-th time it is reached.
@@ -44,11 +53,19 @@ public enum FaultPoint {
         let file: String?
         let occurrence: Int
         let spec: String
+        let signal: Int32
         private var count = 0
         private let lock = NSLock()
 
-        init?(_ spec: String) {
+        init?(_ spec: String, signal: Int32, environment: [String: String]) {
             var rest = Substring(spec)
+            self.signal = signal
+            if let at = rest.lastIndex(of: "@") {
+                guard let rank = Int(rest[rest.index(after: at)...]) else { return nil }
+                let mine = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first
+                guard mine == rank else { return nil }
+                rest = rest[..<at]
+            }
             var occurrence = 1
             if let hash = rest.lastIndex(of: "#") {
                 guard let n = Int(rest[rest.index(after: hash)...]), n >= 1 else { return nil }
@@ -77,10 +94,11 @@ public enum FaultPoint {
             guard due else { return }
             // Said on stderr (unbuffered) so a test can tell the point was reached from a crash.
             let location = reachedFile.map { " (\($0))" } ?? ""
-            let line = "volseg: \(FaultPoint.environmentVariable)=\(spec): killed at \(name)\(location)\n"
+            let variable = signal == SIGKILL ? FaultPoint.environmentVariable : FaultPoint.stopEnvironmentVariable
+            let line = "volseg: \(variable)=\(spec): \(signal == SIGKILL ? "killed" : "stopped") at \(name)\(location)\n"
             let bytes = Array(line.utf8)
             _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-            kill(getpid(), SIGKILL)
+            kill(getpid(), signal)
         }
     }
 }

@@ -7,7 +7,8 @@ import Foundation
 /// (one term per region over the whole batch with `batchDice`, else per sample and region).
 /// Backward keeps only the logits and the target; sums accumulate in Float64.
 public func regionDiceBCELoss(_ logits: Tensor, target: Tensor, membership: [[Bool]], smooth: Float = 1e-5,
-                              batchDice: Bool = true, diceWeight: Float = 1, bceWeight: Float = 1) -> Tensor {
+                              batchDice: Bool = true, diceWeight: Float = 1, bceWeight: Float = 1,
+                              across ranks: (any ProcessGroup)? = nil) -> Tensor {
     precondition(logits.rank >= 3, "regionDiceBCELoss: logits must be [N, R, spatial...], got \(logits.shape)")
     let batch = logits.shape[0], regions = logits.shape[1], spatial = logits.shape[2...].reduce(1, *)
     precondition(membership.count == regions, "regionDiceBCELoss: \(membership.count) region definitions for \(regions) channels")
@@ -64,6 +65,7 @@ public func regionDiceBCELoss(_ logits: Tensor, target: Tensor, membership: [[Bo
             bceTotal += partial[task * 4]
             for k in 0..<3 { totals[slot + k] += partial[task * 4 + 1 + k] }
         }
+        let rankScale = batchDice ? distributedBatchDiceTotals(&totals, across: ranks) : 1
         let terms = Double(groups * regions), s = Double(smooth)
         var meanDice = 0.0
         for g in 0..<groups {
@@ -71,8 +73,8 @@ public func regionDiceBCELoss(_ logits: Tensor, target: Tensor, membership: [[Bo
                 let slot = (g * regions + r) * 3
                 let numerator = 2 * totals[slot] + s, denominator = totals[slot + 1] + totals[slot + 2] + s
                 meanDice += numerator / denominator / terms
-                slope[g * regions + r] = Float(-2 / (terms * denominator)) * diceWeight
-                offset[g * regions + r] = Float(numerator / (terms * denominator * denominator)) * diceWeight
+                slope[g * regions + r] = Float(-2 * rankScale / (terms * denominator)) * diceWeight
+                offset[g * regions + r] = Float(numerator * rankScale / (terms * denominator * denominator)) * diceWeight
             }
         }
         out.data[0] = Float(Double(bceWeight) * bceTotal / elementCount + Double(diceWeight) * (1 - meanDice))

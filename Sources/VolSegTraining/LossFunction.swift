@@ -24,6 +24,8 @@ public struct SegmentationLoss {
     public let smooth: Float
     public let batchDice: Bool
     public let deepSupervision: Bool
+    /// The ranks of a data-parallel run: batch Dice sums over all of them (nil: this process alone).
+    public var ranks: (any ProcessGroup)?
 
     public init(kind: Kind, diceWeight: Float = 1, crossEntropyWeight: Float = 1, smooth: Float = 1e-5,
                 batchDice: Bool = true, deepSupervision: Bool = true) {
@@ -69,11 +71,12 @@ public struct SegmentationLoss {
         switch kind {
         case .labels(let classWeights):
             let ce = crossEntropyLoss(logits, target: target, classWeights: classWeights)
-            let dice = softDiceLoss(logits, target: target, smooth: smooth, includeBackground: false, batchDice: batchDice)
+            let dice = softDiceLoss(logits, target: target, smooth: smooth, includeBackground: false, batchDice: batchDice,
+                                    across: ranks)
             return ce * crossEntropyWeight + dice * diceWeight
         case .regions(let membership):
             return regionDiceBCELoss(logits, target: target, membership: membership, smooth: smooth,
-                                     batchDice: batchDice, diceWeight: diceWeight, bceWeight: crossEntropyWeight)
+                                     batchDice: batchDice, diceWeight: diceWeight, bceWeight: crossEntropyWeight, across: ranks)
         }
     }
 }

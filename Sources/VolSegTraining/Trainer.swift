@@ -19,6 +19,22 @@ public struct TrainingOptions: Sendable {
     public var overwrite = false
     /// Stop (as if killed) once this many epochs are done in total (tests of --resume).
     public var stopAfterEpochs: Int?
+    /// The ranks of a data-parallel run (mpirun/srun); alone, one process.
+    public var ranks: any ProcessGroup = SingleProcessGroup.shared
+    /// Gradient bytes summed per MPI_Allreduce (PyTorch DDP's default bucket, 25 MiB).
+    public var bucketBytes = 25 << 20
+    public var patchAssignment = PatchAssignment.rankStreams
+
+    /// Which patches each rank of a data-parallel run trains on.
+    public enum PatchAssignment: Sendable {
+        /// Each rank draws its own from its own generator (seeded from the run seed and the rank),
+        /// sample i of rank r drawn as sample r * batch + i of one process with the whole batch
+        /// (the foreground share is kept over the whole batch).
+        case rankStreams
+        /// Every rank builds the batch one process with the whole batch (ranks x batch) would draw
+        /// from the run seed and trains on its slice (tests: the same patches as one process).
+        case slicesOfOneBatch
+    }
 
     public init(dataFolder: URL, runFolder: URL) {
         self.dataFolder = dataFolder
@@ -66,22 +82,62 @@ public final class Trainer {
 
     /// Checks, creates and locks the run folder (`RunFolder`), then sets the run up; a run that
     /// fails to start leaves no folder it created behind.
+    ///
+    /// Over several ranks, rank 0 alone owns the run folder (lock, log.csv, curves.png,
+    /// checkpoints); every rank reads the data and, on --resume, checkpoint_last.h5 (the run folder
+    /// and the data must be on a file system all ranks see). Each rank sets up on its own, then all
+    /// agree that every rank did before the first collective of the run, so that a rank that failed
+    /// to start stops the others at once instead of leaving them waiting.
     func startSession() throws -> TrainingSession {
-        let runFolder = try RunFolder(options.runFolder, dataFolder: options.dataFolder,
-                                      resume: options.resume, overwrite: options.overwrite)
+        let ranks = options.ranks
+        var runFolder: RunFolder?
+        var session: TrainingSession?
+        var setupError: (any Error)?
         do {
-            let session = try startSession(in: runFolder)
-            session.runFolder = runFolder
-            return session
+            if ranks.isRoot {
+                runFolder = try RunFolder(options.runFolder, dataFolder: options.dataFolder,
+                                          resume: options.resume, overwrite: options.overwrite)
+            }
+            session = try startSession(in: runFolder)
         } catch {
-            runFolder.abandon()
+            setupError = error
+        }
+        do {
+            let failed = ranks.size > 1 ? ranks.failedRanks(ok: setupError == nil, operation: "the start of the run") : []
+            try ranks.check()
+            if let setupError { throw setupError }
+            if !failed.isEmpty { throw TrainingSetupError.ranksFailedToStart(ranks: failed) }
+            try synchronizeStart(session!)
+            session!.runFolder = runFolder
+            return session!
+        } catch {
+            runFolder?.abandon()
             throw error
         }
     }
 
+    /// The first collectives of a data-parallel run: every rank planned the same patch and batch,
+    /// and takes rank 0's weights and buffers (initialised or resumed there; the optimizer state is
+    /// the same on every rank already: empty, or read from the same checkpoint).
+    private func synchronizeStart(_ session: TrainingSession) throws {
+        let ranks = options.ranks
+        guard ranks.size > 1 else { return }
+        let plan = session.plan
+        let mine = (plan.patchSizeXYZ + [plan.batchSize]).map { UInt64($0) }
+            + [UInt64(plan.recompute.joined(separator: ",").utf8.reduce(UInt64(5381)) { $0 &* 33 &+ UInt64($1) })]
+        let all = ranks.allGather(mine, operation: "plan check")
+        try ranks.check()
+        for rank in 1..<ranks.size where Array(all[(rank * mine.count)..<((rank + 1) * mine.count)]) != Array(all[0..<mine.count]) {
+            throw TrainingSetupError.ranksPlannedDifferently(rank: rank)
+        }
+        for (_, tensor) in session.model.namedParameters() { ranks.broadcast(tensor, operation: "weights from rank 0") }
+        for (_, tensor) in session.model.namedBuffers() { ranks.broadcast(tensor, operation: "buffers from rank 0") }
+        try ranks.check()
+    }
+
     /// Reads and preprocesses the data, plans within the budget, builds the model and optimizer,
     /// and loads the checkpoint being resumed.
-    private func startSession(in runFolder: RunFolder) throws -> TrainingSession {
+    private func startSession(in runFolder: RunFolder?) throws -> TrainingSession {
         let started = Date()
         ResourceUsage.returnFreedMemoryToSystem()
         let ledger = MemoryLedger.shared
@@ -118,30 +174,53 @@ public final class Trainer {
             preprocessor: data.preprocessor, plan: plan, seed: options.seed, epochs: epochs, iterationsPerEpoch: steps,
             pipelineText: config.sourceText, pipelineName: config.name)
 
+        let ranks = options.ranks
         var state = TrainingState()
-        var rng = RandomGenerator(seed: options.seed &+ 0x7261_6E64_6F6D)
+        var rng = RandomGenerator(seed: Self.generatorSeed(runSeed: options.seed, rank: streamRank))
         if let saved = resumed {
             try model.load(state: saved.checkpoint.modelState)
             try optimizer.loadState(saved.checkpoint.optimizer, stepCount: saved.state.optimizerSteps)
             state = saved.state
-            rng = RandomGenerator(state: saved.state.rngState)
+            guard state.worldSize == ranks.size else {
+                throw TrainingSetupError.resumeWithDifferentWorldSize(checkpoint: options.runFolder.appendingPathComponent("checkpoint_last.h5").path,
+                                                                      saved: state.worldSize, requested: ranks.size)
+            }
+            rng = RandomGenerator(state: state.rankRNGState(streamRank))
             progress.message("resuming after epoch \(saved.state.epochsDone) (step \(saved.state.iterationsDone))")
         }
         resumed = nil
 
         let structures = data.labels.reportedStructures.map(\.name)
-        if options.overwrite && !options.resume { runFolder.clearPreviousRun() }
-        let log = try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: structures,
-                                  keepIterations: options.resume ? state.iterationsDone : nil)
-        let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize, foregroundShare: config.sampling.foregroundShare)
+        if options.overwrite && !options.resume { runFolder?.clearPreviousRun() }
+        let log = try runFolder.map { _ in
+            try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: structures,
+                            keepIterations: options.resume ? state.iterationsDone : nil)
+        }
+        // The sampler sees the whole batch of all ranks, this rank's samples at its offset in it.
+        let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize * ranks.size,
+                                   foregroundShare: config.sampling.foregroundShare)
         let loader = BatchLoader(cases: data.training, sampler: sampler,
-                                 augmenter: PatchAugmenter(settings: config.augmentation, patchSize: plan.patchSize))
+                                 augmenter: PatchAugmenter(settings: config.augmentation, patchSize: plan.patchSize),
+                                 samples: (ranks.rank * plan.batchSize)..<((ranks.rank + 1) * plan.batchSize))
+        var loss = try config.makeLoss(labels: data.labels)
+        if ranks.size > 1 { loss.ranks = ranks }
         return TrainingSession(
             data: data, plan: plan, model: model, parameters: parameters, optimizer: optimizer,
-            loss: try config.makeLoss(labels: data.labels), runConfig: runConfig,
+            loss: loss, runConfig: runConfig,
             validation: ValidationRunner(config: runConfig, labels: data.labels, step: config.validation.stepFraction),
             loader: loader, log: log, structures: structures, epochs: epochs, steps: steps, state: state, rng: rng,
             started: started, preprocessingPeak: preprocessingPeak)
+    }
+
+    /// The rank whose generator this rank's batches come from: its own, or rank 0's when every
+    /// rank cuts its slice of one batch.
+    var streamRank: Int { options.patchAssignment == .slicesOfOneBatch ? 0 : options.ranks.rank }
+
+    /// The run's generator on `rank`: rank 0's is the one a single process uses, so a run on one
+    /// rank computes what it always did; the others mix the rank in (the generator's seeding
+    /// spreads neighbouring seeds apart).
+    static func generatorSeed(runSeed: UInt64, rank: Int) -> UInt64 {
+        (runSeed &+ 0x7261_6E64_6F6D) ^ (UInt64(rank) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     /// The plan for the budget; a resumed run keeps its plan (a different patch would change
@@ -165,13 +244,30 @@ public final class Trainer {
         let seeds = (0..<steps).map { _ in session.rng.next() }
         session.loader.prefetch(seed: seeds[0])
         let clip = config.optimizer.gradientClip.map(Float.init)
+        let ranks = options.ranks
+        let averager = GradientAverager(ranks: ranks, parameters: session.parameters, bucketBytes: options.bucketBytes)
+        var rankPeaks = [Double](repeating: 0, count: ranks.size)
         var lossSum = 0.0
         var epochDice: [Double]?
         for step in 0..<steps {
             let batch = session.loader.take()
             if step + 1 < steps { session.loader.prefetch(seed: seeds[step + 1]) }
-            let value = TrainerStep.run(model: session.model, batch: batch, loss: session.loss, optimizer: optimizer,
-                                        parameters: session.parameters, gradientClip: clip)
+            let value = try TrainerStep.run(model: session.model, batch: batch, loss: session.loss, optimizer: optimizer,
+                                            parameters: session.parameters, gradientClip: clip) { local in
+                // Data-parallel: the mean gradient, the mean loss, every rank's memory peak, and
+                // rank 0's running statistics (as PyTorch's DDP broadcasts buffers), before the
+                // clipping and the update see the gradients.
+                guard ranks.size > 1 else { return local }
+                averager.average()
+                var figures = [Double](repeating: 0, count: 1 + ranks.size)
+                figures[0] = Double(local)
+                figures[1 + ranks.rank] = Double(ResourceUsage.peakResidentBytes)
+                ranks.sum(&figures, operation: "step loss and memory")
+                for (_, tensor) in session.model.namedBuffers() { ranks.broadcast(tensor, operation: "buffers from rank 0") }
+                try ranks.check()
+                rankPeaks = Array(figures[1...])
+                return Float(figures[0] / Double(ranks.size))
+            }
             guard value.isFinite else {
                 throw TrainingSetupError.diverged(epoch: epoch, step: session.state.iterationsDone, loss: value, pipeline: config.sourcePath)
             }
@@ -180,18 +276,20 @@ public final class Trainer {
             var dice: [Double] = []
             if step == steps - 1 && !session.data.validation.isEmpty
                 && ((epoch + 1) % config.validation.every == 0 || epoch == epochs - 1) {
-                dice = try session.validation.dice(model: session.model, cases: session.data.validation)
+                dice = try session.validation.dice(model: session.model, cases: session.data.validation, ranks: ranks)
                 session.lastDice = dice
                 epochDice = dice
             }
             let rss = ResourceUsage.peakResidentBytes
-            try session.log.append(TrainingLog.Row(epoch: epoch, iteration: session.state.iterationsDone, loss: value,
+            try session.log?.append(TrainingLog.Row(epoch: epoch, iteration: session.state.iterationsDone, loss: value,
                                                    learningRate: optimizer.learningRate, validationDice: dice,
                                                    seconds: session.elapsedSeconds, ledgerPeakBytes: session.ledgerPeak,
                                                    rssPeakBytes: rss))
             session.state.iterationsDone += 1
-            if let budget = options.memoryBudget, rss > budget {
-                throw MemoryBudgetError.exceeded(residentBytes: rss, budgetBytes: budget)
+            if let budget = options.memoryBudget {
+                // Every rank stops when any rank is over its budget (each knows all peaks).
+                let peak = ranks.size > 1 ? Int(rankPeaks.max() ?? 0) : rss
+                if max(rss, peak) > budget { throw MemoryBudgetError.exceeded(residentBytes: max(rss, peak), budgetBytes: budget) }
             }
             let elapsed = Date().timeIntervalSince(epochStart), rate = Double(step + 1) / max(elapsed, 1e-9)
             let remaining = Double((epochs - epoch - 1) * steps + steps - step - 1) / rate
@@ -213,6 +311,11 @@ public final class Trainer {
         session.state.epochsDone += 1
         session.state.optimizerSteps = session.optimizer.stepCount
         session.state.rngState = session.rng.stateWords
+        session.state.worldSize = options.ranks.size
+        session.state.rankRNGStates = options.patchAssignment == .slicesOfOneBatch
+            ? (0..<options.ranks.size).flatMap { _ in session.rng.stateWords }
+            : options.ranks.allGather(session.rng.stateWords, operation: "generator states")
+        try options.ranks.check()
         session.state.epochLoss.append(meanLoss)
         let thisDice = epochDice ?? [Double](repeating: .nan, count: structures.count)
         session.state.epochDice.append(thisDice)
@@ -221,7 +324,9 @@ public final class Trainer {
         if isBest && mean.isFinite { session.state.bestDice = mean }
         session.epochSeconds.append(seconds)
         session.state.seconds = session.elapsedSeconds
-        try session.log.sync()
+        // Rank 0 writes the run's files; the others are done with the epoch.
+        guard options.ranks.isRoot else { return }
+        try session.log?.sync()
         let state = session.state
         try CurvePlot(epochLoss: state.epochLoss,
                       dice: structures.indices.map { i in (structures[i], state.epochDice.map { $0.count > i ? $0[i] : .nan }) })

@@ -18,6 +18,15 @@ public struct TrainingState: Equatable, Sendable {
     public var epochLoss: [Double] = []
     /// Per epoch, one value per reported structure (NaN where not validated).
     public var epochDice: [[Double]] = []
+    /// Ranks of the run that wrote the checkpoint, and each rank's generator (4 words per rank,
+    /// rank 0 first; rank 0's are `rngState`): a resumed run continues every rank's stream.
+    public var worldSize = 1
+    public var rankRNGStates: [UInt64] = []
+
+    /// The generator state `rank` resumes with.
+    func rankRNGState(_ rank: Int) -> [UInt64] {
+        rankRNGStates.count >= 4 * (rank + 1) ? Array(rankRNGStates[(4 * rank)..<(4 * rank + 4)]) : rngState
+    }
 
     public init() {}
 
@@ -32,6 +41,8 @@ public struct TrainingState: Equatable, Sendable {
             "epoch_loss_bits": epochLoss.map { Int64(bitPattern: $0.bitPattern) },
             "epoch_dice_bits": epochDice.flatMap { $0 }.map { Int64(bitPattern: $0.bitPattern) },
             "structures": [Int64(epochDice.first?.count ?? 0)],
+            "world_size": [Int64(worldSize)],
+            "rank_rng_states": (rankRNGStates.isEmpty ? rngState : rankRNGStates).map { Int64(bitPattern: $0) },
         ]
     }
 
@@ -50,6 +61,10 @@ public struct TrainingState: Equatable, Sendable {
         epochLoss = (groups["epoch_loss_bits"] ?? []).map { Double(bitPattern: UInt64(bitPattern: $0)) }
         let structures = Int(groups["structures"]?.first ?? 0)
         let flat = (groups["epoch_dice_bits"] ?? []).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        // Checkpoints from before data-parallel training: one process.
+        worldSize = Int(groups["world_size"]?.first ?? 1)
+        rankRNGStates = (groups["rank_rng_states"] ?? rngState.map { Int64(bitPattern: $0) }).map { UInt64(bitPattern: $0) }
+        guard worldSize >= 1, rankRNGStates.count == 4 * worldSize else { throw TrainingSetupError.checkpointRNGStateMalformed(path: path) }
         epochDice = structures > 0 ? stride(from: 0, to: flat.count, by: structures).map { Array(flat[$0..<min(flat.count, $0 + structures)]) } : []
     }
 }

@@ -19,15 +19,26 @@ public struct TrainingBatch: @unchecked Sendable {
 /// backward, gradient-norm clipping, optimizer step, gradients dropped (set to nil, as PyTorch's
 /// zero_grad(set_to_none=True), so they hold no memory during the next forward).
 public enum TrainerStep {
-    /// Returns the loss (NaN for a planned batch).
+    /// Returns the loss (NaN for a planned batch). `exchange` runs between backward and clipping
+    /// with this process's loss and returns the loss to report (data-parallel runs average the
+    /// gradients and the loss over the ranks there).
     @discardableResult
     public static func run(model: SegmentationModel, batch: TrainingBatch, loss: SegmentationLoss,
-                           optimizer: Optimizer, parameters: [(name: String, tensor: Tensor)], gradientClip: Float?) -> Float {
-        let value = lossAndBackward(model: model, batch: batch, loss: loss)
+                           optimizer: Optimizer, parameters: [(name: String, tensor: Tensor)], gradientClip: Float?,
+                           exchange: (Float) throws -> Float) rethrows -> Float {
+        let value = try exchange(lossAndBackward(model: model, batch: batch, loss: loss))
         if let gradientClip { clipGradientNorm(parameters, maxNorm: gradientClip) }
         optimizer.step()
         optimizer.zeroGradients()
         return value
+    }
+
+    /// A step of one process alone.
+    @discardableResult
+    public static func run(model: SegmentationModel, batch: TrainingBatch, loss: SegmentationLoss,
+                           optimizer: Optimizer, parameters: [(name: String, tensor: Tensor)], gradientClip: Float?) -> Float {
+        run(model: model, batch: batch, loss: loss, optimizer: optimizer, parameters: parameters, gradientClip: gradientClip,
+            exchange: { $0 })
     }
 
     /// A separate function so every activation of the forward pass is released when it returns.

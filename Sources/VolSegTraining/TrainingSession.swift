@@ -17,7 +17,8 @@ final class TrainingSession {
     let runConfig: ModelBundleConfig
     let validation: ValidationRunner
     let loader: BatchLoader
-    let log: TrainingLog
+    /// Rank 0's (nil on the other ranks of a data-parallel run, which write nothing).
+    let log: TrainingLog?
     let structures: [String]
     let epochs: Int
     let steps: Int
@@ -34,7 +35,7 @@ final class TrainingSession {
 
     init(data: TrainingData, plan: TrainingPlan, model: SegmentationModel, parameters: [(name: String, tensor: Tensor)], optimizer: Optimizer,
          loss: SegmentationLoss, runConfig: ModelBundleConfig, validation: ValidationRunner, loader: BatchLoader,
-         log: TrainingLog, structures: [String], epochs: Int, steps: Int, state: TrainingState, rng: RandomGenerator,
+         log: TrainingLog?, structures: [String], epochs: Int, steps: Int, state: TrainingState, rng: RandomGenerator,
          started: Date, preprocessingPeak: Int) {
         self.data = data
         self.plan = plan

@@ -39,6 +39,10 @@ public enum TrainingSetupError: Error, Equatable, CustomStringConvertible {
     case noCheckpointToResume(path: String)
     case resumeWithDifferentPipeline(checkpoint: String, trainedWith: String, pipeline: String)
     case resumeWithDifferentSeed(checkpoint: String, trainedWith: UInt64, requested: UInt64)
+    case resumeWithDifferentWorldSize(checkpoint: String, saved: Int, requested: Int)
+    /// Data-parallel runs: ranks that could not set up (each printed its own error).
+    case ranksFailedToStart(ranks: [Int])
+    case ranksPlannedDifferently(rank: Int)
     case logHeaderMismatch(path: String, header: String)
     case emptyLog(path: String)
     // MARK: training
@@ -47,6 +51,15 @@ public enum TrainingSetupError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .resumeWithDifferentWorldSize(let checkpoint, let saved, let requested):
+            return "\(checkpoint) was written by a run on \(saved) rank(s), this one has \(requested): every rank's "
+                + "patch stream is saved and continues only with the same number of ranks (start mpirun with -np \(saved))"
+        case .ranksFailedToStart(let ranks):
+            return "rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")) could not start the run "
+                + "(see its error); no rank trains"
+        case .ranksPlannedDifferently(let rank):
+            return "rank \(rank) planned a different patch, batch or recomputation than rank 0: the ranks see different data "
+                + "or budgets (every rank needs the same --data, --config and --memory-budget)"
         case .noLabelledCases(let folder):
             return "\(folder): no case has a label map to train on"
         case .noTrainingCasesAfterSplit(let folder):

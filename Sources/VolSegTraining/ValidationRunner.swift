@@ -48,14 +48,20 @@ public struct ValidationRunner {
         self.step = step
     }
 
-    /// Mean Dice per structure over the cases (NaN when every case is NaN).
-    public func dice(model: SegmentationModel, cases: [ValidationCase]) throws -> [Double] {
-        var sums = [Double](repeating: 0, count: structures.count), counts = [Int](repeating: 0, count: structures.count)
-        for item in cases {
+    /// Mean Dice per structure over the cases (NaN when every case is NaN). Over several ranks,
+    /// rank r scores every size-th case from r on, and the sums and counts are summed over the
+    /// ranks, so every rank gets the mean over all cases.
+    public func dice(model: SegmentationModel, cases: [ValidationCase],
+                     ranks: any ProcessGroup = SingleProcessGroup.shared) throws -> [Double] {
+        // Sums, then counts.
+        var totals = [Double](repeating: 0, count: 2 * structures.count)
+        for (index, item) in cases.enumerated() where index % ranks.size == ranks.rank {
             let scores = try caseDice(model: model, item: item)
-            for (i, s) in scores.enumerated() where !s.isNaN { sums[i] += s; counts[i] += 1 }
+            for (i, s) in scores.enumerated() where !s.isNaN { totals[i] += s; totals[structures.count + i] += 1 }
         }
-        return zip(sums, counts).map { $1 > 0 ? $0 / Double($1) : .nan }
+        ranks.sum(&totals, operation: "validation Dice")
+        try ranks.check()
+        return (0..<structures.count).map { totals[structures.count + $0] > 0 ? totals[$0] / totals[structures.count + $0] : .nan }
     }
 
     /// Dice per structure for one case; the model runs in evaluation mode and gets its mode back.

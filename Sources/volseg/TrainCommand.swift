@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VolSegCore
+import VolSegDistributed
 import VolSegTraining
 
 struct TrainCommand: ParsableCommand {
@@ -14,6 +15,8 @@ struct TrainCommand: ParsableCommand {
             that nothing fits, and stops if resident memory ever exceeds it. --epochs is the total, \
             also with --resume, which continues RUNDIR/checkpoint_last.h5 exactly. A folder holding a run \
             needs --resume or --overwrite; while a run trains, RUNDIR/.volseg.lock keeps a second one out.
+
+            Data-parallel over MPI: `mpirun -np N volseg train ...` or `srun volseg train ...`. Every rank             trains on its own patches with the same weights, gradients are averaged after each step, rank 0             writes RUNDIR. --memory-budget is per rank: several ranks on one machine share its memory, so             give each its share (a 64 GiB node with 4 ranks: --memory-budget 15GiB). --threads defaults to             the machine's cores divided by the ranks on it. --resume needs the same number of ranks.
             """)
 
     @Option(name: .long, help: "Pipeline file (pipelines/*.yaml).")
@@ -41,6 +44,16 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the run in RUNDIR (its checkpoints, log.csv and curves.png); without it, or --resume, a folder holding checkpoint_last.h5 is refused.")
     var overwrite = false
 
+    @Option(name: .customLong("rank-timeout"), help: "Data-parallel runs: seconds a rank may go without answering before the others stop with 'rank K did not respond'.")
+    var rankTimeout: Double = 60
+
+    @Option(name: .customLong("bucket-size"), help: "Data-parallel runs: gradient bytes summed per MPI_Allreduce (e.g. 25MiB).",
+            transform: MemorySize.argument)
+    var bucketSize: MemorySize = MemorySize(bytes: 25 << 20)
+
+    @Option(name: .customLong("test-patch-assignment"), help: .hidden)
+    var testPatchAssignment: String?
+
     @Option(name: .customLong("stop-after-epochs"), help: "Stop once this many epochs are done in total, as if killed (for tests of --resume).")
     var stopAfterEpochs: Int?
 
@@ -48,13 +61,20 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume && overwrite { throw ValidationError("--resume continues the run in --out and --overwrite replaces it: give one") }
+        if !(rankTimeout >= 1) { throw ValidationError("--rank-timeout must be at least 1 second, got \(rankTimeout)") }
+        if bucketSize.bytes < 4 { throw ValidationError("--bucket-size must hold at least one value (4 bytes), got \(bucketSize.bytes)") }
+        if let testPatchAssignment, testPatchAssignment != "slices" {
+            throw ValidationError("--test-patch-assignment takes 'slices', got '\(testPatchAssignment)'")
+        }
         for (name, value) in [("--epochs", epochs), ("--iterations-per-epoch", iterationsPerEpoch), ("--stop-after-epochs", stopAfterEpochs)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
         }
     }
 
     func run() throws {
+        let ranks = try DistributedLaunch.group(rankTimeout: rankTimeout)
         common.apply()
+        if common.threads == nil && ranks.size > 1 { Parallel.setThreadCount(DistributedLaunch.defaultThreadCount()) }
         let pipeline = try PipelineConfig.load(URL(fileURLWithPath: config))
         var options = TrainingOptions(dataFolder: URL(fileURLWithPath: data), runFolder: URL(fileURLWithPath: out))
         options.memoryBudget = memoryBudget?.bytes
@@ -64,9 +84,17 @@ struct TrainCommand: ParsableCommand {
         options.resume = resume
         options.overwrite = overwrite
         options.stopAfterEpochs = stopAfterEpochs
-        let progress = ProgressDisplay(common)
+        options.ranks = ranks
+        options.bucketBytes = bucketSize.bytes
+        if testPatchAssignment == "slices" { options.patchAssignment = .slicesOfOneBatch }
+        if ranks.size > 1 && ranks.isRoot && !common.quiet {
+            FileHandle.standardError.write(Data("data-parallel: \(ranks.size) ranks, \(Parallel.threadCount) thread(s) each\n".utf8))
+        }
+        // The other ranks train silently: rank 0 reports the run.
+        let progress = ranks.isRoot ? ProgressDisplay(common) : ProgressDisplay(style: .quiet)
         defer { progress.clear() }
         let summary = try Trainer(config: pipeline, options: options, progress: progress).run()
+        guard ranks.isRoot else { return }
         let dice = zip(summary.structureNames, summary.lastDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }
         print("trained \(summary.epochsDone) epoch(s) into \(out): "
             + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")

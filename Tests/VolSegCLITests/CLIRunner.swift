@@ -59,6 +59,30 @@ struct CLIRunner {
         return try run(executable: prlimit, ["--fsize=\(bytes)", "--", binary.path] + arguments, standardOutput: standardOutput)
     }
 
+    /// Runs volseg as `ranks` MPI ranks on this machine (mpirun, loopback, as root in containers).
+    /// `shellSuffix`: each rank runs `volseg ARGS` inside sh, followed by this (e.g. to record the
+    /// rank's own exit status, which mpirun does not report under --enable-recovery).
+    func runMPI(ranks: Int, _ arguments: [String], environment: [String: String] = [:], mpirunOptions: [String] = [],
+                shellSuffix: String? = nil) throws -> Result {
+        guard let mpirun = Self.mpirun else {
+            XCTFail("mpirun (Debian openmpi-bin, installed by make deps) is missing: the data-parallel tests cannot run")
+            throw XCTSkip("mpirun not installed")
+        }
+        // Open MPI in containers: no CMA single-copy (ptrace is usually denied), root allowed.
+        let mpiEnvironment = ["OMPI_MCA_btl_vader_single_copy_mechanism": "none"].merging(environment) { _, new in new }
+        let command: [String]
+        if let shellSuffix {
+            command = ["/bin/sh", "-c", "\"$0\" \"$@\"; " + shellSuffix, binary.path] + arguments
+        } else {
+            command = [binary.path] + arguments
+        }
+        return try run(executable: mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks)] + mpirunOptions + command,
+                       environment: mpiEnvironment)
+    }
+
+    static let mpirun: URL? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].map { URL(fileURLWithPath: $0) }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+
     static let prlimit: URL? = ["/usr/bin/prlimit", "/bin/prlimit"].map { URL(fileURLWithPath: $0) }
         .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 

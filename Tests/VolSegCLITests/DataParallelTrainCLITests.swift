@@ -1,0 +1,126 @@
+import Foundation
+import VolSegCore
+import VolSegNN
+import VolSegTestSupport
+import XCTest
+
+/// `mpirun -np 2 volseg train` on loopback, on the synthetic BraTS set and pipelines/brats-tiny.yaml
+/// (an InstanceNorm U-Net with batch Dice): the same weights as one process with the whole batch,
+/// exact resume of every rank's patch stream, and the watchdog naming a rank that stalled or died.
+final class DataParallelTrainCLITests: XCTestCase {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-ddp-cli-\(UUID().uuidString)")
+    static let tiny = TestPaths.repositoryRoot.appendingPathComponent("pipelines/brats-tiny.yaml").path
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    func data(_ cli: CLIRunner) throws -> String {
+        try cli.syntheticBraTS(at: Self.folder.appendingPathComponent("synth"), cases: 3, seed: 2).path
+    }
+
+    /// brats-tiny with batch 1 per rank.
+    func batchOnePipeline() throws -> String {
+        let url = Self.folder.appendingPathComponent("brats-tiny-batch1.yaml")
+        if !FileManager.default.fileExists(atPath: url.path) {
+            let text = try String(contentsOfFile: Self.tiny, encoding: .utf8).replacingOccurrences(of: "batch: 2", with: "batch: 1")
+            try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return url.path
+    }
+
+    func losses(_ run: String) throws -> [Double] {
+        let text = try String(contentsOfFile: "\(run)/log.csv", encoding: .utf8)
+        return text.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+    }
+
+    func testTwoRanksWithBatchOneTrainAsOneProcessWithBatchTwo() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let single = Self.folder.appendingPathComponent("single").path, ranks = Self.folder.appendingPathComponent("ranks").path
+        let common = ["--data", data, "--epochs", "1", "--iterations-per-epoch", "5", "--seed", "4", "--threads", "1", "--quiet"]
+        let one = try cli.run(["train", "--config", Self.tiny, "--out", single] + common)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        // Each rank trains on its slice of the batch the single process draws.
+        let two = try cli.runMPI(ranks: 2, ["train", "--config", try batchOnePipeline(), "--out", ranks,
+                                            "--test-patch-assignment", "slices"] + common)
+        XCTAssertEqual(two.status, 0, two.stderr)
+
+        let expected = try Checkpoint.read(from: URL(fileURLWithPath: "\(single)/checkpoint_last.h5"))
+        let actual = try Checkpoint.read(from: URL(fileURLWithPath: "\(ranks)/checkpoint_last.h5"))
+        XCTAssertEqual(Set(actual.weights.keys), Set(expected.weights.keys))
+        var worst = 0.0
+        for (name, reference) in expected.weights {
+            let a = actual.weights[name]!.toArray(), b = reference.toArray()
+            XCTAssertEqual(a.count, b.count, name)
+            // Relative to the tensor's largest weight: the single process sums the batch inside its
+            // kernels, the ranks sum two halves, so the last bits differ.
+            let scale = Double(b.map { abs($0) }.max() ?? 0)
+            let error = zip(a, b).map { Double(abs($0 - $1)) }.max() ?? 0
+            worst = max(worst, scale > 0 ? error / scale : error)
+        }
+        XCTAssertLessThan(worst, 1e-5, "largest relative weight difference after 5 steps")
+        XCTAssertGreaterThan(worst, 0, "the two runs should not be bit-identical: did the ranks train at all?")
+        // The logged loss is the mean over the ranks: the single process's loss of the whole batch.
+        for (a, b) in zip(try losses(ranks), try losses(single)) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b)) }
+        XCTAssertEqual(try losses(ranks).count, 5)
+    }
+
+    func testResumeContinuesEveryRanksStreamAndNeedsTheSameRanks() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let whole = Self.folder.appendingPathComponent("whole2").path, parts = Self.folder.appendingPathComponent("parts2").path
+        let common = ["--config", try batchOnePipeline(), "--data", data, "--epochs", "2", "--iterations-per-epoch", "3",
+                      "--seed", "5", "--threads", "1", "--quiet"]
+        XCTAssertEqual(try cli.runMPI(ranks: 2, ["train", "--out", whole] + common).status, 0)
+        XCTAssertEqual(try cli.runMPI(ranks: 2, ["train", "--out", parts, "--stop-after-epochs", "1"] + common).status, 0)
+
+        let alone = try cli.run(["train", "--out", parts, "--resume"] + common)
+        XCTAssertEqual(alone.status, 1, alone.stderr)
+        XCTAssertTrue(alone.stderr.contains("written by a run on 2 rank(s), this one has 1"), alone.stderr)
+
+        let resumed = try cli.runMPI(ranks: 2, ["train", "--out", parts, "--resume"] + common)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try losses(parts), try losses(whole))
+    }
+
+    func testARankThatStallsIsNamedAndTheCheckpointResumes() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let run = Self.folder.appendingPathComponent("stall").path
+        let common = ["--config", try batchOnePipeline(), "--data", data, "--epochs", "3", "--iterations-per-epoch", "2",
+                      "--threads", "1", "--quiet", "--rank-timeout", "5"]
+        let started = Date()
+        // Rank 1 stops (SIGSTOP) after its 3rd step: alive to the launcher, silent to rank 0.
+        let stalled = try cli.runMPI(ranks: 2, ["train", "--out", run] + common, environment: ["VOLSEG_FAULT_STOP_AT": "train.step#3@1"])
+        let seconds = Date().timeIntervalSince(started)
+        XCTAssertNotEqual(stalled.status, 0, stalled.stderr)
+        XCTAssertTrue(stalled.stderr.contains("Error: rank 0 of 2: rank 1 did not respond"), stalled.stderr)
+        XCTAssertLessThan(seconds, 60)
+        // Epoch 1 was committed before the stall; the run continues from it.
+        XCTAssertNoThrow(try Checkpoint.read(from: URL(fileURLWithPath: "\(run)/checkpoint_last.h5")))
+        let resumed = try cli.runMPI(ranks: 2, ["train", "--out", run, "--resume"] + common)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try losses(run).count, 6)
+    }
+
+    func testARankThatDiesIsNamedByTheOther() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let run = Self.folder.appendingPathComponent("killed").path
+        let codes = Self.folder.appendingPathComponent("codes")
+        try FileManager.default.createDirectory(at: codes, withIntermediateDirectories: true)
+        // --enable-recovery: mpirun lets the other rank run on after a death (by default it kills
+        // it itself), so what the survivor does is seen; it records each rank's own exit status.
+        let killed = try cli.runMPI(ranks: 2, ["train", "--out", run, "--config", try batchOnePipeline(), "--data", data,
+                                               "--epochs", "3", "--iterations-per-epoch", "2", "--threads", "1", "--quiet",
+                                               "--rank-timeout", "5"],
+                                    environment: ["VOLSEG_FAULT_KILL_AT": "train.step#3@1"], mpirunOptions: ["--enable-recovery"],
+                                    shellSuffix: "echo $? > \(codes.path)/rank.$OMPI_COMM_WORLD_RANK")
+        XCTAssertTrue(killed.stderr.contains("Error: rank 0 of 2: rank 1 did not respond"), killed.stderr)
+        let status = { (rank: Int) in try String(contentsOf: codes.appendingPathComponent("rank.\(rank)"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(try status(0), "1")
+        XCTAssertEqual(try status(1), "137")
+        XCTAssertNoThrow(try Checkpoint.read(from: URL(fileURLWithPath: "\(run)/checkpoint_last.h5")))
+    }
+}
