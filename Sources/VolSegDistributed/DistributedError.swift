@@ -14,7 +14,6 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
     case stoppedByRanks(ranks: [Int], operation: String)
     /// srun started several tasks but MPI sees one: Open MPI was not built with Slurm's PMI.
     case launcherMismatch(launcherTasks: Int, mpiSize: Int)
-    case invalidPart(String)
 
     public var description: String {
         switch self {
@@ -33,8 +32,6 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
         case .launcherMismatch(let tasks, let size):
             return "the launcher started \(tasks) tasks but MPI sees \(size) process(es): this Open MPI cannot join "
                 + "them (no Slurm PMI support); start the ranks with mpirun inside the allocation"
-        case .invalidPart(let message):
-            return message
         }
     }
 }

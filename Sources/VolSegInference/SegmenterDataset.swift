@@ -29,7 +29,7 @@ extension Segmenter {
     ///   - skipExisting: leave cases whose output exists and is whole alone (resume an interrupted run).
     ///   - log: one line per event (warnings, cases done).
     ///   - progress: (case number from 1, case count, case id, windows done, windows total).
-    public func segmentDataset(_ layout: any DatasetLayout, into folder: URL, skipExisting: Bool = false,
+    public func segmentDataset(_ layout: any DatasetLayout, into folder: URL, skipExisting: Bool = false, part: WorkPart = .whole,
                                log: (String) -> Void = { _ in },
                                progress: ((Int, Int, String, Int, Int) -> Void)? = nil) throws -> DatasetSegmentationReport {
         let modalities = bundle.config.modalities
@@ -48,13 +48,16 @@ extension Segmenter {
         try OutputCheck.refuseFolder(folder, sameAs: layout.folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         AtomicFile.removeStaleTemporaries(in: folder)
-        let (cases, problems) = layout.scan()
+        let (allCases, problems) = layout.scan()
+        // A part takes every count-th case of the list sorted by id; the checks below still see
+        // every case, so each part refuses what the whole run would.
+        let cases = part.select(allCases.sorted { $0.id < $1.id })
         // Before any case is segmented: no output may be any case's input.
-        let inputs = cases.flatMap(\.files)
+        let inputs = allCases.flatMap(\.files)
         for item in cases { try OutputCheck.refuseOverwriting(inputs, with: Segmenter.outputURL(for: item.id, in: folder)) }
         var report = DatasetSegmentationReport()
-        let listed = Set(cases.map(\.id))
-        for problem in problems {
+        let listed = Set(allCases.map(\.id))
+        for problem in problems where part.index == 0 {
             log("warning: \(problem)")
             if let id = problem.caseID, !listed.contains(id) { report.failed.append((id, problem.description)) }
         }

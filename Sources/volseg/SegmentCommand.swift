@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VolSegCore
+import VolSegDistributed
 import VolSegIO
 import VolSegInference
 import VolSegNNUNet
@@ -55,6 +56,14 @@ struct SegmentCommand: ParsableCommand {
           help: "Dataset mode: skip cases whose output exists.")
     var resume = false
 
+    @Option(name: [.customLong("num-parts"), .customLong("num_parts", withSingleDash: true)],
+            help: "Dataset mode: split the sorted case list into this many parts (nnU-Net's -num_parts); default: the MPI ranks under mpirun/srun, a Slurm array's tasks, else 1.")
+    var numParts: Int?
+
+    @Option(name: [.customLong("part-id"), .customLong("part_id", withSingleDash: true)],
+            help: "Dataset mode: the part this process segments, 0..<num-parts: every num-parts-th case from this one on.")
+    var partID: Int?
+
     @Flag(name: .customLong("plan-memory"),
           help: "Print the memory ledger's peak for this run and the predicted process peak (planned: the network does no arithmetic) and write nothing.")
     var planMemory = false
@@ -85,6 +94,10 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         common.apply()
+        if common.threads == nil && DistributedLaunch.isLaunchedByMPI() {
+            _ = try DistributedLaunch.group()
+            Parallel.setThreadCount(DistributedLaunch.defaultThreadCount())
+        }
         if let folder = try nnunet.modelFolder(model: model) {
             return try runNNUNet(folder)
         }
@@ -124,6 +137,7 @@ struct SegmentCommand: ParsableCommand {
     /// every channel, then compute, then write (probabilities first, the label map last; nothing is
     /// left behind on an error).
     func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressDisplay) throws {
+        try refuseParts()
         let probabilitiesURL = probabilities.map { URL(fileURLWithPath: $0) }
         let outputs = [output] + (probabilitiesURL.map { [$0] } ?? [])
         for url in outputs {
@@ -186,7 +200,9 @@ struct SegmentCommand: ParsableCommand {
         if probabilities != nil { throw ValidationError("--probabilities writes one file; use it with a single image") }
         if planMemory { throw ValidationError("--plan-memory takes a single image or case folder") }
         let folder = URL(fileURLWithPath: output)
-        let report = try segmenter.segmentDataset(layout, into: folder, skipExisting: resume, log: { line in
+        let part = try datasetPart()
+        if !part.isWhole && !common.quiet { print("segmenting \(part) of the cases") }
+        let report = try segmenter.segmentDataset(layout, into: folder, skipExisting: resume, part: part, log: { line in
             progress.clear()
             if line.hasPrefix("warning") || line.hasPrefix("error") { warn(line) } else if !common.quiet { print(line) }
         }, progress: { n, count, id, done, total in
@@ -200,6 +216,19 @@ struct SegmentCommand: ParsableCommand {
         if !report.failed.isEmpty {
             warn("failed: " + report.failed.map(\.id).joined(separator: ", "))
             throw ExitCode(1)
+        }
+    }
+
+    /// The share of a dataset's cases this process segments: the flags, the MPI rank, a Slurm
+    /// array task (`WorkPart.resolve`).
+    func datasetPart() throws -> WorkPart {
+        try WorkPart.resolve(count: numParts, index: partID, group: try DistributedLaunch.group())
+    }
+
+    /// --num-parts and --part-id split a dataset; a single image has nothing to split.
+    func refuseParts() throws {
+        if numParts != nil || partID != nil {
+            throw ValidationError("--num-parts/--part-id split a dataset's cases (-i DATASET_DIR -o OUT_DIR); -i names one image here")
         }
     }
 

@@ -30,7 +30,10 @@ extension SegmentCommand {
         if input.count == 1, isFolder(first) {
             if isNIfTIName(output) { throw ValidationError("-o \(output): an nnU-Net input folder is written to a folder") }
             if planMemory { throw ValidationError("--plan-memory takes a single case (-i CASE_0000.nii.gz ... -o OUT.nii.gz)") }
-            let cases = try NNUNetCase.cases(in: first, fileEnding: folder.labels.fileEnding, channels: folder.labels.inputChannelCount)
+            let part = try datasetPart()
+            let cases = part.select(try NNUNetCase.cases(in: first, fileEnding: folder.labels.fileEnding,
+                                                         channels: folder.labels.inputChannelCount).sorted { $0.name < $1.name })
+            if !part.isWhole && !common.quiet { print("segmenting \(part) of the cases") }
             let out = URL(fileURLWithPath: output)
             try OutputCheck.refuseFolder(out, sameAs: first)
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -60,6 +63,7 @@ extension SegmentCommand {
         guard isNIfTIName(output) else {
             throw ValidationError("-o \(output): name the output label map (.nii.gz or .nii) when -i gives files")
         }
+        try refuseParts()
         let files = input.map { URL(fileURLWithPath: $0) }
         guard files.count == folder.labels.inputChannelCount else {
             throw ValidationError("the model takes \(folder.labels.inputChannelCount) channel(s) (\(folder.labels.channelNames.sorted { $0.value < $1.value }.map(\.key).joined(separator: ", "))); -i gave \(files.count) file(s)")

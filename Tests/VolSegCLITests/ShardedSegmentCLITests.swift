@@ -1,0 +1,86 @@
+import Foundation
+import VolSegTestSupport
+import XCTest
+
+/// `volseg segment -i DATASET -o OUT` split into parts: by --num-parts/--part-id (nnU-Net's
+/// -num_parts/-part_id too), by the MPI rank under mpirun, and by a Slurm array task. The parts
+/// together write every case once, each file equal to the unsplit run's.
+final class ShardedSegmentCLITests: XCTestCase {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-shard-cli-\(UUID().uuidString)")
+    static let tiny = TestPaths.repositoryRoot.appendingPathComponent("pipelines/brats-tiny.yaml").path
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    /// Five synthetic BraTS cases and a checkpoint of brats-tiny trained for one step on them.
+    func fixture(_ cli: CLIRunner) throws -> (data: String, model: String) {
+        let data = try cli.syntheticBraTS(at: Self.folder.appendingPathComponent("synth"), cases: 5, seed: 3).path
+        let run = Self.folder.appendingPathComponent("run").path
+        if !FileManager.default.fileExists(atPath: "\(run)/checkpoint_last.h5") {
+            let trained = try cli.run(["train", "--config", Self.tiny, "--data", data, "--out", run, "--epochs", "1",
+                                       "--iterations-per-epoch", "1", "--quiet"])
+            XCTAssertEqual(trained.status, 0, trained.stderr)
+        }
+        return (data, "\(run)/checkpoint_last.h5")
+    }
+
+    func outputs(_ folder: String) throws -> [String: Data] {
+        var files = [String: Data]()
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".nii.gz") {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
+        }
+        return files
+    }
+
+    func testPartsTogetherWriteEveryCaseOnceAsTheWholeRunDoes() throws {
+        let cli = try CLIRunner.make()
+        let (data, model) = try fixture(cli)
+        let whole = Self.folder.appendingPathComponent("whole").path
+        XCTAssertEqual(try cli.run(["segment", "-i", data, "-o", whole, "-m", model, "--quiet"]).status, 0)
+        let expected = try outputs(whole)
+        XCTAssertEqual(expected.count, 5)
+
+        // Flags, nnU-Net's spelling for one of them.
+        let flags = Self.folder.appendingPathComponent("flags").path
+        XCTAssertEqual(try cli.run(["segment", "-i", data, "-o", flags, "-m", model, "--num-parts", "2", "--part-id", "0", "--quiet"]).status, 0)
+        let first = try outputs(flags)
+        XCTAssertEqual(first.count, 3, "part 0 of 2: cases 0, 2, 4 of the sorted list")
+        XCTAssertEqual(first.keys.sorted(), Array(expected.keys.sorted().enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
+        XCTAssertEqual(try cli.run(["segment", "-i", data, "-o", flags, "-m", model, "-num_parts", "2", "-part_id", "1", "--quiet"]).status, 0)
+        XCTAssertEqual(try outputs(flags), expected)
+
+        // A Slurm array --array=7-9: tasks 7, 8, 9 are parts 0, 1, 2 of 3.
+        let array = Self.folder.appendingPathComponent("array").path
+        for task in 7...9 {
+            let result = try cli.run(["segment", "-i", data, "-o", array, "-m", model, "--quiet"], environment: [
+                "SLURM_ARRAY_TASK_ID": String(task), "SLURM_ARRAY_TASK_MIN": "7", "SLURM_ARRAY_TASK_MAX": "9",
+                "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_STEP": "1"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        XCTAssertEqual(try outputs(array), expected)
+
+        // Under mpirun: the rank is the part.
+        let ranks = Self.folder.appendingPathComponent("ranks").path
+        let mpi = try cli.runMPI(ranks: 2, ["segment", "-i", data, "-o", ranks, "-m", model, "--threads", "1"])
+        XCTAssertEqual(mpi.status, 0, mpi.stderr)
+        XCTAssertTrue(mpi.stdout.contains("segmenting part 1 of 2"), mpi.stdout)
+        XCTAssertEqual(try outputs(ranks), expected)
+    }
+
+    func testBadPartsAreRefusedBeforeAnyOutput() throws {
+        let cli = try CLIRunner.make()
+        let (data, model) = try fixture(cli)
+        let out = Self.folder.appendingPathComponent("refused").path
+        let cases: [([String], [String: String], String)] = [
+            (["--num-parts", "2", "--part-id", "2"], [:], "--part-id must be in 0..<2"),
+            (["--num-parts", "2"], [:], "go together"),
+            ([], ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "4",
+                  "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_STEP": "2"], "step 2"),
+        ]
+        for (flags, environment, message) in cases {
+            let result = try cli.run(["segment", "-i", data, "-o", out, "-m", model] + flags, environment: environment)
+            XCTAssertNotEqual(result.status, 0, "\(flags) \(environment)")
+            XCTAssertTrue(result.stderr.contains(message), result.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output folder after \(flags)")
+        }
+    }
+}
