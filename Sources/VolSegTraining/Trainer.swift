@@ -102,18 +102,32 @@ public final class Trainer {
         } catch {
             setupError = error
         }
+        let failed = ranks.size > 1 ? ranks.failedRanks(ok: setupError == nil, operation: "the start of the run") : []
+        if setupError != nil || !failed.isEmpty {
+            runFolder?.abandon()
+            // A rank that exits non-zero makes mpirun kill the others: they wait until rank 0 has
+            // removed what it created.
+            if ranks.size > 1 { _ = ranks.failedRanks(ok: true, operation: "the end of a failed start") }
+            throw setupError ?? TrainingSetupError.ranksFailedToStart(ranks: failed)
+        }
         do {
-            let failed = ranks.size > 1 ? ranks.failedRanks(ok: setupError == nil, operation: "the start of the run") : []
             try ranks.check()
-            if let setupError { throw setupError }
-            if !failed.isEmpty { throw TrainingSetupError.ranksFailedToStart(ranks: failed) }
             try synchronizeStart(session!)
-            session!.runFolder = runFolder
+            if let runFolder { try openRunFiles(session!, in: runFolder) }
             return session!
         } catch {
             runFolder?.abandon()
             throw error
         }
+    }
+
+    /// Rank 0, once every rank has started: the first change to the run folder's files (an
+    /// overwritten run cleared, log.csv started or cut back to the resumed step).
+    private func openRunFiles(_ session: TrainingSession, in runFolder: RunFolder) throws {
+        if options.overwrite && !options.resume { runFolder.clearPreviousRun() }
+        session.log = try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: session.structures,
+                                      keepIterations: options.resume ? session.state.iterationsDone : nil)
+        session.runFolder = runFolder
     }
 
     /// The first collectives of a data-parallel run: every rank planned the same patch and batch,
@@ -191,11 +205,6 @@ public final class Trainer {
         resumed = nil
 
         let structures = data.labels.reportedStructures.map(\.name)
-        if options.overwrite && !options.resume { runFolder?.clearPreviousRun() }
-        let log = try runFolder.map { _ in
-            try TrainingLog(url: options.runFolder.appendingPathComponent("log.csv"), structureNames: structures,
-                            keepIterations: options.resume ? state.iterationsDone : nil)
-        }
         // The sampler sees the whole batch of all ranks, this rank's samples at its offset in it.
         let sampler = PatchSampler(patchSize: plan.patchSize, batchSize: plan.batchSize * ranks.size,
                                    foregroundShare: config.sampling.foregroundShare)
@@ -208,7 +217,7 @@ public final class Trainer {
             data: data, plan: plan, model: model, parameters: parameters, optimizer: optimizer,
             loss: loss, runConfig: runConfig,
             validation: ValidationRunner(config: runConfig, labels: data.labels, step: config.validation.stepFraction),
-            loader: loader, log: log, structures: structures, epochs: epochs, steps: steps, state: state, rng: rng,
+            loader: loader, log: nil, structures: structures, epochs: epochs, steps: steps, state: state, rng: rng,
             started: started, preprocessingPeak: preprocessingPeak)
     }
 

@@ -17,8 +17,9 @@ final class TrainingSession {
     let runConfig: ModelBundleConfig
     let validation: ValidationRunner
     let loader: BatchLoader
-    /// Rank 0's (nil on the other ranks of a data-parallel run, which write nothing).
-    let log: TrainingLog?
+    /// Rank 0's, opened once every rank has started (nil on the other ranks of a data-parallel
+    /// run, which write nothing).
+    var log: TrainingLog?
     let structures: [String]
     let epochs: Int
     let steps: Int

@@ -63,7 +63,7 @@ struct CLIRunner {
     /// `shellSuffix`: each rank runs `volseg ARGS` inside sh, followed by this (e.g. to record the
     /// rank's own exit status, which mpirun does not report under --enable-recovery).
     func runMPI(ranks: Int, _ arguments: [String], environment: [String: String] = [:], mpirunOptions: [String] = [],
-                shellSuffix: String? = nil) throws -> Result {
+                shellSuffix: String? = nil, command explicitCommand: [String]? = nil) throws -> Result {
         guard let mpirun = Self.mpirun else {
             XCTFail("mpirun (Debian openmpi-bin, installed by make deps) is missing: the data-parallel tests cannot run")
             throw XCTSkip("mpirun not installed")
@@ -71,13 +71,21 @@ struct CLIRunner {
         // Open MPI in containers: no CMA single-copy (ptrace is usually denied), root allowed.
         let mpiEnvironment = ["OMPI_MCA_btl_vader_single_copy_mechanism": "none"].merging(environment) { _, new in new }
         let command: [String]
-        if let shellSuffix {
+        if let explicitCommand {
+            command = explicitCommand
+        } else if let shellSuffix {
             command = ["/bin/sh", "-c", "\"$0\" \"$@\"; " + shellSuffix, binary.path] + arguments
         } else {
             command = [binary.path] + arguments
         }
         return try run(executable: mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks)] + mpirunOptions + command,
                        environment: mpiEnvironment)
+    }
+
+    /// Runs `script` in sh as each of `ranks` MPI ranks, volseg's path in $VOLSEG (ranks that
+    /// differ: `[ $OMPI_COMM_WORLD_RANK = 1 ] && ...`).
+    func runMPIShell(ranks: Int, script: String) throws -> Result {
+        try runMPI(ranks: ranks, [], environment: ["VOLSEG": binary.path], shellSuffix: nil, command: ["/bin/sh", "-c", script])
     }
 
     static let mpirun: URL? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].map { URL(fileURLWithPath: $0) }

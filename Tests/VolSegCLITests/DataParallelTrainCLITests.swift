@@ -123,4 +123,20 @@ final class DataParallelTrainCLITests: XCTestCase {
         XCTAssertEqual(try status(1), "137")
         XCTAssertNoThrow(try Checkpoint.read(from: URL(fileURLWithPath: "\(run)/checkpoint_last.h5")))
     }
+
+    func testARankThatCannotStartStopsEveryRankAndLeavesNoRunFolder() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let run = Self.folder.appendingPathComponent("never").path
+        let missing = Self.folder.appendingPathComponent("missing-on-rank-1").path
+        // Rank 1 is given a data folder that does not exist (as on a node without the share).
+        let result = try cli.runMPIShell(ranks: 2, script: """
+            d=\(data); [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=\(missing)
+            exec "$VOLSEG" train --config \(try batchOnePipeline()) --data "$d" --out \(run) --epochs 1 --iterations-per-epoch 2 --threads 1 --quiet
+            """)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("Error: rank 1 of 2: \(missing)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("Error: rank 0 of 2: rank 1 could not start the run"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run), "rank 0 removes the run folder it created")
+    }
 }
