@@ -34,7 +34,7 @@ func batchNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                              fixed: fixed, name: name + "_eval").output
     }
     let layout = NormalizationLayout(shape: x.shape, grouping: .batch)
-    let perChannel = layout.elementsPerStatistic
+    let perChannel = BatchStatisticsSync.count(layout)
     precondition(perChannel > 1, "\(name): training needs more than one value per channel, got shape \(x.shape)")
     let result = normalization(x, grouping: .batch, weight: weight, bias: bias, eps: eps, slope: slope,
                                fixed: nil, name: name)

@@ -42,11 +42,11 @@ package func normSiLUForward(_ x: Tensor, _ p: NormSiLUParameters) -> Tensor {
     let layout = normSiLULayout(x, p)
     let out = Tensor.empty(x.shape, planned: x.isPlanned || p.weight.isPlanned)
     if out.isPlanned { return out }
-    let stats = NormalizationKernels.statistics(x.data, layout)
+    let stats = BatchStatisticsSync.statistics(x.data, layout)
     if let running = p.running, !running.mean.isPlanned, !running.variance.isPlanned {
         precondition(layout.elementsPerStatistic > 1, "BatchNorm training needs more than one value per channel, got \(x.shape)")
         updateRunningStatistics(mean: running.mean, variance: running.variance, batch: stats,
-                                valuesPerChannel: layout.elementsPerStatistic, momentum: running.momentum)
+                                valuesPerChannel: BatchStatisticsSync.count(layout), momentum: running.momentum)
     }
     let inverseStd = stats.inverseStd(eps: Double(p.eps))
     let gamma = p.weight.toArray(), beta = p.bias.toArray()
@@ -70,7 +70,7 @@ package func normSiLUBackward(_ x: Tensor, _ gy: Tensor, _ p: NormSiLUParameters
     let gx = needsInput ? Tensor.empty(x.shape, planned: planned) : nil
     let gw = Tensor.empty([layout.channels], planned: planned), gb = Tensor.empty([layout.channels], planned: planned)
     if planned { return (gx, gw, gb) }
-    let stats = NormalizationKernels.statistics(x.data, layout)
+    let stats = BatchStatisticsSync.statistics(x.data, layout)
     let inverseStd = stats.inverseStd(eps: Double(p.eps))
     let gamma = p.weight.toArray(), beta = p.bias.toArray()
     var planes = NormSiLUPlanes()
@@ -98,7 +98,8 @@ package func normSiLUBackward(_ x: Tensor, _ gy: Tensor, _ p: NormSiLUParameters
         gb.data[c] = Float(biasGradient[c])
     }
     if let gx {
-        let n = Double(layout.elementsPerStatistic)
+        BatchStatisticsSync.sumGradientSums(&meanA, &meanB, layout)
+        let n = Double(BatchStatisticsSync.count(layout))
         let meanGradient = (0..<layout.planes).map { Float(meanA[layout.statistic(ofPlane: $0)] / n) }
         let meanGradientTimesNormalised = (0..<layout.planes).map { Float(meanB[layout.statistic(ofPlane: $0)] / n) }
         // Pass 2: dx = inverseStd · (γ·gz − mean(γ·gz) − x̂ · mean(γ·gz·x̂)).

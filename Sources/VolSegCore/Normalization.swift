@@ -41,7 +41,7 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
     if !planned { OpProfile.measure(name) {
         let gamma = gammaValues ?? [Float](repeating: 1, count: channels)
         let beta = betaValues ?? [Float](repeating: 0, count: channels)
-        let stats = fixed ?? NormalizationKernels.statistics(x.data, layout)
+        let stats = fixed ?? BatchStatisticsSync.statistics(x.data, layout)
         statistics = stats
         inverseStd = stats.inverseStd(eps: Double(eps))
         for plane in 0..<layout.planes {
@@ -104,7 +104,8 @@ func normalization(_ x: Tensor, grouping: NormalizationGrouping, weight: Tensor?
                     groupGradient[s] += gamma * sums.gradient[plane]
                     groupGradientCentred[s] += gamma * sums.gradientTimesCentred[plane]
                 }
-                let m = Double(layout.elementsPerStatistic)
+                BatchStatisticsSync.sumGradientSums(&groupGradient, &groupGradientCentred, layout)
+                let m = Double(BatchStatisticsSync.count(layout))
                 for plane in 0..<layout.planes {
                     let s = layout.statistic(ofPlane: plane), r = inverseStd[s]
                     k0[plane] = Float(-r * groupGradient[s] / m)

@@ -24,6 +24,8 @@ public struct TrainingOptions: Sendable {
     /// Gradient bytes summed per MPI_Allreduce (PyTorch DDP's default bucket, 25 MiB).
     public var bucketBytes = 25 << 20
     public var patchAssignment = PatchAssignment.rankStreams
+    /// BatchNorm statistics over all ranks' batches (`BatchStatisticsSync`); else each rank's own.
+    public var syncBatchNorm = false
 
     /// Which patches each rank of a data-parallel run trains on.
     public enum PatchAssignment: Sendable {
@@ -73,9 +75,11 @@ public final class Trainer {
 
     public func run() throws -> TrainingSummary {
         let session = try startSession()
-        while session.state.epochsDone < session.epochs {
-            if let stop = options.stopAfterEpochs, session.state.epochsDone >= stop { break }
-            try runEpoch(session)
+        try BatchStatisticsSync.run(over: options.syncBatchNorm ? options.ranks : nil) {
+            while session.state.epochsDone < session.epochs {
+                if let stop = options.stopAfterEpochs, session.state.epochsDone >= stop { break }
+                try runEpoch(session)
+            }
         }
         return session.summary
     }

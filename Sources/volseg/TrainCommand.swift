@@ -51,6 +51,9 @@ struct TrainCommand: ParsableCommand {
             transform: MemorySize.argument)
     var bucketSize: MemorySize = MemorySize(bytes: 25 << 20)
 
+    @Flag(name: .customLong("sync-batchnorm"), help: "Data-parallel runs: BatchNorm statistics over all ranks' batches (needed when each rank's batch is 1 or 2); default: each rank's own, as PyTorch DDP.")
+    var syncBatchNorm = false
+
     @Option(name: .customLong("test-patch-assignment"), help: .hidden)
     var testPatchAssignment: String?
 
@@ -86,6 +89,7 @@ struct TrainCommand: ParsableCommand {
         options.stopAfterEpochs = stopAfterEpochs
         options.ranks = ranks
         options.bucketBytes = bucketSize.bytes
+        options.syncBatchNorm = syncBatchNorm
         if testPatchAssignment == "slices" { options.patchAssignment = .slicesOfOneBatch }
         if ranks.size > 1 && ranks.isRoot && !common.quiet {
             FileHandle.standardError.write(Data("data-parallel: \(ranks.size) ranks, \(Parallel.threadCount) thread(s) each\n".utf8))

@@ -45,24 +45,58 @@ final class DataParallelTrainCLITests: XCTestCase {
                                             "--test-patch-assignment", "slices"] + common)
         XCTAssertEqual(two.status, 0, two.stderr)
 
-        let expected = try Checkpoint.read(from: URL(fileURLWithPath: "\(single)/checkpoint_last.h5"))
-        let actual = try Checkpoint.read(from: URL(fileURLWithPath: "\(ranks)/checkpoint_last.h5"))
-        XCTAssertEqual(Set(actual.weights.keys), Set(expected.weights.keys))
-        var worst = 0.0
-        for (name, reference) in expected.weights {
-            let a = actual.weights[name]!.toArray(), b = reference.toArray()
-            XCTAssertEqual(a.count, b.count, name)
-            // Relative to the tensor's largest weight: the single process sums the batch inside its
-            // kernels, the ranks sum two halves, so the last bits differ.
-            let scale = Double(b.map { abs($0) }.max() ?? 0)
-            let error = zip(a, b).map { Double(abs($0 - $1)) }.max() ?? 0
-            worst = max(worst, scale > 0 ? error / scale : error)
-        }
+        let worst = try largestRelativeDifference(URL(fileURLWithPath: "\(ranks)/checkpoint_last.h5"),
+                                                  URL(fileURLWithPath: "\(single)/checkpoint_last.h5"))
         XCTAssertLessThan(worst, 1e-5, "largest relative weight difference after 5 steps")
         XCTAssertGreaterThan(worst, 0, "the two runs should not be bit-identical: did the ranks train at all?")
         // The logged loss is the mean over the ranks: the single process's loss of the whole batch.
         for (a, b) in zip(try losses(ranks), try losses(single)) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b)) }
         XCTAssertEqual(try losses(ranks).count, 5)
+    }
+
+    /// The largest difference of two checkpoints' weights and buffers, each tensor's relative to
+    /// its largest value (the single process sums the batch inside its kernels, the ranks sum two
+    /// halves, so the last bits differ).
+    func largestRelativeDifference(_ actualURL: URL, _ expectedURL: URL) throws -> Double {
+        let expected = try Checkpoint.read(from: expectedURL).modelState, actual = try Checkpoint.read(from: actualURL).modelState
+        XCTAssertEqual(Set(actual.keys), Set(expected.keys))
+        var worst = 0.0
+        for (name, reference) in expected {
+            guard let other = actual[name] else { continue }
+            let a = other.toArray(), b = reference.toArray()
+            XCTAssertEqual(a.count, b.count, name)
+            let scale = Double(b.map { abs($0) }.max() ?? 0)
+            let error = zip(a, b).map { Double(abs($0 - $1)) }.max() ?? 0
+            worst = max(worst, scale > 0 ? error / scale : error)
+        }
+        return worst
+    }
+
+    /// A BatchNorm model (pipelines/brats-synthetic-bn.yaml, MBConv with fused BatchNorm + SiLU):
+    /// with --sync-batchnorm two ranks with batch 1 match one process with batch 2, weights and
+    /// running statistics; with each rank's own statistics they do not.
+    func testSyncBatchNormTrainsAsOneProcessWithTheWholeBatch() throws {
+        let cli = try CLIRunner.make()
+        let data = try data(cli)
+        let pipeline = TestPaths.repositoryRoot.appendingPathComponent("pipelines/brats-synthetic-bn.yaml").path
+        let batchOne = Self.folder.appendingPathComponent("bn-batch1.yaml")
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        try String(contentsOfFile: pipeline, encoding: .utf8).replacingOccurrences(of: "batch: 2", with: "batch: 1")
+            .write(to: batchOne, atomically: true, encoding: .utf8)
+        let common = ["--data", data, "--epochs", "1", "--iterations-per-epoch", "5", "--seed", "4", "--threads", "1", "--quiet"]
+        let single = Self.folder.appendingPathComponent("bn-single").path
+        XCTAssertEqual(try cli.run(["train", "--config", pipeline, "--out", single] + common).status, 0)
+        var differences: [Double] = []
+        for sync in [true, false] {
+            let run = Self.folder.appendingPathComponent("bn-ranks-\(sync)").path
+            let result = try cli.runMPI(ranks: 2, ["train", "--config", batchOne.path, "--out", run, "--test-patch-assignment", "slices"]
+                                        + (sync ? ["--sync-batchnorm"] : []) + common)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            differences.append(try largestRelativeDifference(URL(fileURLWithPath: "\(run)/checkpoint_last.h5"),
+                                                             URL(fileURLWithPath: "\(single)/checkpoint_last.h5")))
+        }
+        XCTAssertLessThan(differences[0], 1e-5, "--sync-batchnorm: largest relative difference after 5 steps")
+        XCTAssertGreaterThan(differences[1], 100 * max(differences[0], 1e-7), "per-rank statistics should differ: \(differences)")
     }
 
     func testResumeContinuesEveryRanksStreamAndNeedsTheSameRanks() throws {
