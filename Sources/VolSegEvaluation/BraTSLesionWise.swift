@@ -39,7 +39,7 @@ public enum BraTSChallenge: String, CaseIterable, Sendable {
 }
 
 /// The three BraTS 2023 regions, in BraTS 2023 label values (1 NCR, 2 ED, 3 ET).
-public enum BraTSRegion: String, CaseIterable, Sendable {
+public enum BraTSRegion: String, CaseIterable, Sendable, Codable {
     case wholeTumour = "WT"
     case tumourCore = "TC"
     case enhancingTumour = "ET"

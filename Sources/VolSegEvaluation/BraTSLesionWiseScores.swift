@@ -3,7 +3,7 @@ import Foundation
 /// One row of the lesion-wise table: a reference lesion (after merging by dilation) with the
 /// predicted components that match it, or a predicted component that matches no reference lesion
 /// (a false positive).
-public struct BraTSLesion: Equatable, Sendable {
+public struct BraTSLesion: Equatable, Sendable, Codable {
     /// The reference lesion's number (1, 2, ... in the order of their first voxel, z then y then
     /// x); nil for a false-positive component.
     public let referenceLesion: Int?
@@ -31,7 +31,7 @@ public struct BraTSLesion: Equatable, Sendable {
 
 /// The lesion-wise and legacy scores of one region in one case: the row metrics.py's
 /// `get_LesionWiseResults` puts in its results table, plus the lesions behind it.
-public struct BraTSRegionScores: Equatable, Sendable {
+public struct BraTSRegionScores: Equatable, Sendable, Codable {
     public let region: BraTSRegion
     /// The reference lesions (in their number order), then the FP components.
     public let lesions: [BraTSLesion]

@@ -62,6 +62,11 @@ public struct CaseEvaluation: Sendable {
     public let picture: [UInt8]?
     /// WT, TC and ET lesion-wise scores, with `--metrics brats-lesionwise`.
     public var lesionWise: [BraTSRegionScores]? = nil
+    /// The label values found in the reference and the prediction (for the warnings about values
+    /// no label covers; a merged evaluation reads them from its parts).
+    public var labelValues: Set<Int> = []
+    /// Those of the reference alone (a merge finds the labels of an evaluation without any named).
+    public var referenceValues: Set<Int> = []
 }
 
 /// Scores every matched case. Everything that can be checked without the voxels (folders, case
@@ -69,7 +74,12 @@ public struct CaseEvaluation: Sendable {
 /// input fails fast; nothing is written here (see `EvaluationReport`).
 public enum Evaluation {
     /// `progress(done, total, case)` is called after each case.
-    public static func run(_ options: EvaluationOptions,
+    ///
+    /// `part`: score only that part of the cases (sorted as below; a sharded evaluation). `scored`:
+    /// the cases' scores from the parts of a sharded evaluation (`EvaluationPart`), used instead of
+    /// reading the volumes; every case must be there. Either way the checks before scoring see every
+    /// case, so each part and the merge refuse what the whole evaluation would.
+    public static func run(_ options: EvaluationOptions, part: WorkPart = .whole, scored: [String: EvaluationPart.ScoredCase]? = nil,
                            progress: ((Int, Int, CaseEvaluation) -> Void)? = nil) throws -> EvaluationResult {
         let matching = try EvaluationMatching.match(predictions: options.predictions, references: options.references)
         if !matching.isComplete && !options.allowMissing {
@@ -106,21 +116,41 @@ public enum Evaluation {
 
         var warnings = [String]()
         if labels.isEmpty {
-            // Every foreground value of the references, each its own label: read them all first.
+            // Every foreground value of the references, each its own label: read them all first
+            // (a merge takes the parts' labels, found so).
             var found = Set<Int>()
-            for pair in matching.pairs { found.formUnion(try labelValues(try NIfTIReader.read(pair.reference))) }
+            if let scored {
+                found = Set(scored.values.flatMap(\.referenceValues))
+            } else {
+                for pair in matching.pairs { found.formUnion(try labelValues(try NIfTIReader.read(pair.reference))) }
+            }
             labels = EvaluationLabel.found(found.filter { $0 != options.ignoreLabel })
             if labels.isEmpty { throw EvaluationError.noLabels(references: options.references.path) }
         }
 
         var cases = [CaseEvaluation](), seen = Set<Int>()
         // nnU-Net lists the cases in the sorted order of the prediction file names.
-        let pairs = matching.pairs.sorted { $0.prediction.lastPathComponent < $1.prediction.lastPathComponent }
+        let pairs = part.select(matching.pairs.sorted { $0.prediction.lastPathComponent < $1.prediction.lastPathComponent })
         for (index, pair) in pairs.enumerated() {
+            if let scored {
+                guard let item = scored[pair.caseID] else { throw EvaluationError.caseMissingFromParts(caseID: pair.caseID) }
+                guard item.scores.count == labels.count else {
+                    throw EvaluationError.partsDisagree(reason: "case \(pair.caseID) has \(item.scores.count) label score(s), the evaluation \(labels.count)")
+                }
+                var result = CaseEvaluation(pair: pair, spacingXYZ: item.spacingXYZ, scores: item.scores,
+                                            picture: options.pictures ? item.picture.map { Array($0) } : nil, lesionWise: item.lesionWise)
+                result.labelValues = Set(item.labelValues)
+                result.referenceValues = Set(item.referenceValues)
+                seen.formUnion(item.labelValues)
+                cases.append(result)
+                progress?(index + 1, pairs.count, result)
+                continue
+            }
             let reference = try NIfTIReader.read(pair.reference)
             let prediction = try NIfTIReader.read(pair.prediction)
-            seen.formUnion(try labelValues(reference))
-            seen.formUnion(try labelValues(prediction))
+            let referenceValues = try labelValues(reference)
+            let caseValues = referenceValues.union(try labelValues(prediction))
+            seen.formUnion(caseValues)
             let spacing = reference.header.spacing
             let shape = reference.spatialShape
             let (predictionVoxels, referenceVoxels, ignored) = removingIgnored(prediction: prediction.voxels, reference: reference.voxels,
@@ -145,7 +175,9 @@ public enum Evaluation {
                 BraTSLesionWise.evaluate(prediction: prediction.voxels.data, reference: reference.voxels.data, shape: shape,
                                          spacingXYZ: prediction.header.spacing, challenge: options.bratsChallenge, convention: $0)
             }
-            let result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture, lesionWise: lesionWise)
+            var result = CaseEvaluation(pair: pair, spacingXYZ: spacing, scores: scores, picture: picture, lesionWise: lesionWise)
+            result.labelValues = caseValues
+            result.referenceValues = referenceValues
             cases.append(result)
             FaultPoint.reached("evaluate.scoring")
             progress?(index + 1, pairs.count, result)

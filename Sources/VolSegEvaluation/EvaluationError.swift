@@ -7,6 +7,10 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case duplicateCase(caseID: String, files: [String])
     case unmatchedCases(missingPredictions: [String], extraPredictions: [String])
     case noCasesToEvaluate(predictions: String, references: String)
+    /// Merging a sharded evaluation.
+    case caseMissingFromParts(caseID: String)
+    case partsDisagree(reason: String)
+    case unreadablePart(path: String, reason: String)
     case shapeMismatch(prediction: String, predictionShape: [Int], reference: String, referenceShape: [Int])
     case notALabelMap(path: String, reason: String)
     case labelValuesNotInDataset(values: [Int], labels: [String], convention: String)
@@ -17,6 +21,12 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
+        case .caseMissingFromParts(let caseID):
+            return "case \(caseID) is in no part: merge every part of the evaluation (volseg evaluate --merge DIR...)"
+        case .partsDisagree(let reason):
+            return "the parts are not of one evaluation: \(reason)"
+        case .unreadablePart(let path, let reason):
+            return "\(path): not an evaluation part VolSeg wrote (\(reason))"
         case .notAFolder(let path, let role):
             return "\(path): the \(role) folder does not exist or is not a folder"
         case .noLabelMaps(let folder, let role):

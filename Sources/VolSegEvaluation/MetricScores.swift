@@ -7,7 +7,7 @@ import Foundation
 /// Undefined values are explicit, never 0 or 1: a label empty in both prediction and reference has
 /// Dice, IoU and NSD NaN (nnU-Net writes NaN there); a label empty on one side only has Dice 0,
 /// IoU 0, NSD 0 and no surface distances (nil, written NaN).
-public struct MetricScores: Equatable, Sendable {
+public struct MetricScores: Equatable, Sendable, Codable {
     public var dice: Double
     public var iou: Double
     public var hd95: Double?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VolSegCore
+import VolSegDistributed
 import VolSegEvaluation
 import VolSegIO
 import VolSegInference
@@ -32,6 +33,11 @@ struct EvaluateCommand: ParsableCommand {
             PRED_FOLDER -djfile dataset.json -pfile plans.json [-o FILE]` (nnUNetv2_evaluate_folder); \
             there -o is the summary.json file (default PRED_FOLDER/summary.json) and the other \
             outputs go beside it.
+            Sharded: --num-parts N --part-id K scores every N-th case (sorted as nnU-Net lists them) \
+            and writes only OUT/evaluation_part_K_of_N.json; `volseg evaluate --merge OUT` (part files \
+            or folders holding them, all N parts) writes the reports an unsharded run writes. Under \
+            mpirun the part is the rank and rank 0 merges by itself; a Slurm array task gives the part \
+            as for segment.
             """)
 
     @Argument(help: "nnU-Net's form: GT_FOLDER PRED_FOLDER (instead of --ref and --pred).")
@@ -115,12 +121,28 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "With --model: post-process the predictions before scoring: lits (VolSeg checkpoints), nnunet (an nnU-Net model folder's postprocessing.pkl).")
     var postprocess: Postprocessing?
 
+    @Option(name: .customLong("num-parts"), help: "Score every N-th case only and write OUT/evaluation_part_K_of_N.json (see --merge); default: the MPI ranks, a Slurm array's tasks, else 1.")
+    var numParts: Int?
+
+    @Option(name: .customLong("part-id"), help: "With --num-parts: this part, 0..<N.")
+    var partID: Int?
+
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Merge the parts of a sharded evaluation (evaluation_part_K_of_N.json files or folders holding them) into its reports; --out replaces the parts' output folder.")
+    var merge: [String] = []
+
     @OptionGroup var common: CommonOptions
 
     /// nnU-Net's positional form: `GT_FOLDER PRED_FOLDER`.
     var isNNUNetForm: Bool { !folders.isEmpty }
 
     func validate() throws {
+        if !merge.isEmpty {
+            if !folders.isEmpty || pred != nil || ref != nil || model != nil || data != nil || numParts != nil || partID != nil {
+                throw ValidationError("--merge takes the evaluation from its parts: give only the part files or folders (and --out)")
+            }
+            return
+        }
         if datasetJSON != nil && plansJSON == nil { throw ValidationError("-djfile goes with -pfile plans.json, as in nnUNetv2_evaluate_folder") }
         if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if let bratsChallenge, !metrics.contains(.bratsLesionWise) {
@@ -155,6 +177,54 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         common.apply()
+        if !merge.isEmpty { return try runMerge() }
+        let ranks = try DistributedLaunch.group()
+        if common.threads == nil && processes == nil && ranks.size > 1 { Parallel.setThreadCount(DistributedLaunch.defaultThreadCount()) }
+        let part = try WorkPart.resolve(count: numParts, index: partID, group: ranks)
+        if !part.isWhole && model != nil {
+            throw ValidationError("--model predicts and scores in one process: shard the prediction with `volseg segment --num-parts`, "
+                + "then evaluate the predictions in parts")
+        }
+        try evaluate(part: part, scored: nil, ranks: ranks)
+    }
+
+    /// The arguments of this command as a part records them: all but the part flags.
+    static func recordedArguments(_ arguments: [String]) -> [String] {
+        withoutOption(["--num-parts", "--part-id"], in: arguments)
+    }
+
+    /// `--merge`: the recorded command of the parts, run again in their folder with every case's
+    /// scores taken from its part (and --out, when given here, in place of theirs).
+    func runMerge() throws {
+        let parts = try EvaluationPart.collect(merge.map { URL(fileURLWithPath: $0) })
+        var arguments = Array(parts[0].arguments.drop { $0 != "evaluate" }.dropFirst())
+        if let out {
+            let absolute = URL(fileURLWithPath: out).standardizedFileURL.path
+            arguments = Self.withoutOption(["--out", "-o"], in: arguments) + ["--out", absolute]
+        }
+        guard FileManager.default.changeCurrentDirectoryPath(parts[0].directory) else {
+            throw ValidationError("the parts were made in \(parts[0].directory), which this machine does not have")
+        }
+        var command = try EvaluateCommand.parse(arguments)
+        command.common = common
+        try command.evaluate(part: .whole, scored: EvaluationPart.scoredCases(parts), ranks: SingleProcessGroup.shared)
+    }
+
+    /// `arguments` without the options `names` and their values.
+    static func withoutOption(_ names: [String], in arguments: [String]) -> [String] {
+        var kept: [String] = [], skipNext = false
+        for argument in arguments {
+            if skipNext { skipNext = false; continue }
+            if names.contains(argument) { skipNext = true; continue }
+            if names.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
+            kept.append(argument)
+        }
+        return kept
+    }
+
+    /// Scores `part` of the cases (or takes `scored` ones) and writes the reports, or, for a part,
+    /// its part file; under mpirun rank 0 then merges the ranks' parts.
+    func evaluate(part: WorkPart, scored: [String: EvaluationPart.ScoredCase]?, ranks: any ProcessGroup) throws {
         if let processes, common.threads == nil { Parallel.setThreadCount(processes) }
         var predictions = pred.map { URL(fileURLWithPath: $0) }
         var references = ref.map { URL(fileURLWithPath: $0) }
@@ -187,7 +257,7 @@ struct EvaluateCommand: ParsableCommand {
                                         metrics: Set(metrics + [.standard]), bratsChallenge: bratsChallenge ?? .gli)
         options.ignoreGeometry = ignoreGeometry
         let progress = ProgressDisplay(common)
-        let result = try Evaluation.run(options) { done, total, evaluation in
+        let result = try Evaluation.run(options, part: part, scored: scored) { done, total, evaluation in
             // Each case is a result worth a line of its own when there is no live line to show it.
             let line = "[\(done)/\(total)] \(evaluation.pair.caseID)"
             if progress.isLive { progress.show(line, final: done == total) } else if !common.quiet { print(line) }
@@ -196,6 +266,27 @@ struct EvaluateCommand: ParsableCommand {
         // nnU-Net's form: -o names summary.json itself (default PRED_FOLDER/summary.json).
         let summary = isNNUNetForm ? URL(fileURLWithPath: out ?? predictions!.appendingPathComponent("summary.json").path) : nil
         let folder = summary?.deletingLastPathComponent() ?? URL(fileURLWithPath: out!)
+        if !part.isWhole {
+            let record = EvaluationPart(arguments: Self.recordedArguments(Array(CommandLine.arguments.dropFirst())),
+                                        directory: FileManager.default.currentDirectoryPath, part: part, result: result)
+            let file = try record.write(into: folder)
+            guard ranks.size > 1 else {
+                if !common.quiet {
+                    print("scored \(part) (\(result.cases.count) case(s)) into \(file.path); "
+                        + "merge all \(part.count) with volseg evaluate --merge \(folder.path)")
+                }
+                return
+            }
+            // Every rank's part is written before rank 0 reads them.
+            let failed = ranks.failedRanks(ok: true, operation: "the evaluation parts")
+            try ranks.check()
+            guard failed.isEmpty else { throw DistributedError.stoppedByRanks(ranks: failed, operation: "the evaluation parts") }
+            guard ranks.isRoot else { return }
+            let files = (0..<part.count).map { folder.appendingPathComponent(EvaluationPart.fileName(index: $0, count: part.count)) }
+            try evaluate(part: .whole, scored: EvaluationPart.scoredCases(try EvaluationPart.collect(files)), ranks: SingleProcessGroup.shared)
+            for file in files { try? FileManager.default.removeItem(at: file) }
+            return
+        }
         try EvaluationReport.write(result, options: options, to: folder, summaryName: summary?.lastPathComponent ?? "summary.json")
 
         for line in result.matching.missingPredictions.map({ "no prediction: \($0)" })

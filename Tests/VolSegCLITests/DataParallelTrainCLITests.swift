@@ -156,6 +156,10 @@ final class DataParallelTrainCLITests: XCTestCase {
         XCTAssertEqual(try status(0), "1")
         XCTAssertEqual(try status(1), "137")
         XCTAssertNoThrow(try Checkpoint.read(from: URL(fileURLWithPath: "\(run)/checkpoint_last.h5")))
+        let resumed = try cli.runMPI(ranks: 2, ["train", "--out", run, "--resume", "--config", try batchOnePipeline(), "--data", data,
+                                                "--epochs", "3", "--iterations-per-epoch", "2", "--threads", "1", "--quiet"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try losses(run).count, 6)
     }
 
     func testARankThatCannotStartStopsEveryRankAndLeavesNoRunFolder() throws {

@@ -2,10 +2,11 @@ import Foundation
 import VolSegTestSupport
 import XCTest
 
-/// `volseg segment -i DATASET -o OUT` split into parts: by --num-parts/--part-id (nnU-Net's
-/// -num_parts/-part_id too), by the MPI rank under mpirun, and by a Slurm array task. The parts
-/// together write every case once, each file equal to the unsplit run's.
-final class ShardedSegmentCLITests: XCTestCase {
+/// `volseg segment -i DATASET -o OUT` and `volseg evaluate` split into parts: by --num-parts/--part-id
+/// (nnU-Net's -num_parts/-part_id too), by the MPI rank under mpirun, and by a Slurm array task.
+/// The segmentation parts together write every case once, each file equal to the unsplit run's;
+/// the evaluation parts merged write the unsplit evaluation's reports, byte for byte.
+final class ShardedCasesCLITests: XCTestCase {
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("volseg-shard-cli-\(UUID().uuidString)")
     static let tiny = TestPaths.repositoryRoot.appendingPathComponent("pipelines/brats-tiny.yaml").path
 
@@ -82,5 +83,56 @@ final class ShardedSegmentCLITests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(message), result.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output folder after \(flags)")
         }
+    }
+
+    /// The reports an evaluation writes that do not depend on when it ran.
+    func reports(_ folder: String) throws -> [String: Data] {
+        var files = [String: Data]()
+        for name in ["metrics.csv", "summary.json", "summary_extra.json", "report.md"] {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
+        }
+        for name in try FileManager.default.contentsOfDirectory(atPath: "\(folder)/pictures") {
+            files["pictures/" + name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/pictures/\(name)"))
+        }
+        return files
+    }
+
+    func testEvaluationPartsMergeIntoTheWholeEvaluationsReports() throws {
+        let cli = try CLIRunner.make()
+        let (data, model) = try fixture(cli)
+        let predictions = Self.folder.appendingPathComponent("eval-preds").path
+        XCTAssertEqual(try cli.run(["segment", "-i", data, "-o", predictions, "-m", model, "--quiet"]).status, 0)
+        let common = ["--pred", predictions, "--ref", data, "--regions", "brats", "--quiet"]
+        let whole = Self.folder.appendingPathComponent("eval-whole").path
+        let plain = try cli.run(["evaluate", "--out", whole] + common)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let expected = try reports(whole)
+        XCTAssertEqual(expected.keys.filter { $0.hasPrefix("pictures/") }.count, 5)
+
+        // Three parts into one folder, merged there.
+        let parts = Self.folder.appendingPathComponent("eval-parts").path
+        for index in 0..<3 {
+            let result = try cli.run(["evaluate", "--out", parts, "--num-parts", "3", "--part-id", String(index)] + common)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(parts)/summary.json"), "a part writes only its part file")
+        let incomplete = try cli.run(["evaluate", "--merge", "\(parts)/evaluation_part_0_of_3.json", "\(parts)/evaluation_part_2_of_3.json"])
+        XCTAssertNotEqual(incomplete.status, 0)
+        XCTAssertTrue(incomplete.stderr.contains("part(s) 1 of 3 are missing"), incomplete.stderr)
+        let merged = try cli.run(["evaluate", "--merge", parts])
+        XCTAssertEqual(merged.status, 0, merged.stderr)
+        XCTAssertEqual(try reports(parts), expected)
+
+        // --out elsewhere.
+        let elsewhere = Self.folder.appendingPathComponent("eval-merged").path
+        XCTAssertEqual(try cli.run(["evaluate", "--merge", parts, "--out", elsewhere]).status, 0)
+        XCTAssertEqual(try reports(elsewhere), expected)
+
+        // Under mpirun rank 0 merges by itself and the part files are gone.
+        let ranks = Self.folder.appendingPathComponent("eval-ranks").path
+        let mpi = try cli.runMPI(ranks: 2, ["evaluate", "--out", ranks, "--threads", "1"] + common)
+        XCTAssertEqual(mpi.status, 0, mpi.stderr)
+        XCTAssertEqual(try reports(ranks), expected)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: ranks).allSatisfy { !$0.hasPrefix("evaluation_part_") })
     }
 }
