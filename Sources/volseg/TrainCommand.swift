@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: [.long, .customShort("o")], help: "Run folder for checkpoints, log.csv and curves.png.")
     var out: String
 
-    @Option(name: .customLong("memory-budget"), help: "Whole-process memory budget: bytes, or e.g. 6GiB, 1536MiB, 2GB.",
+    @Option(name: .customLong("memory-budget"), help: "Whole-process memory budget (per rank under mpirun): bytes, or e.g. 6GiB, 1536MiB, 2GB.",
             transform: MemorySize.argument)
     var memoryBudget: MemorySize?
 
