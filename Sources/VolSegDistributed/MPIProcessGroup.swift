@@ -21,7 +21,8 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     public let size: Int
     /// The ranks on this machine (an MPI shared-memory split), for the default thread count.
     public let localSize: Int
-    /// Seconds a collective may take before the watchdog names the ranks that did not answer.
+    /// Seconds a collective waits before the watchdog probes the other ranks (and again after each
+    /// probe every rank answered).
     public let timeout: Double
     public private(set) var failure: (any Error)?
     private let communicator: MPI_Comm?
@@ -53,7 +54,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         try Self.call("MPI_Comm_size", MPI_Comm_size(world, &value))
         size = Int(value)
         var local: MPI_Comm?
-        try Self.call("MPI_Comm_split_type", MPI_Comm_split_type(world, vs_mpi_comm_type_shared(), value, vs_mpi_info_null(), &local))
+        try Self.call("MPI_Comm_split_type", MPI_Comm_split_type(world, vs_mpi_comm_type_shared(), Int32(rank), vs_mpi_info_null(), &local))
         try Self.call("MPI_Comm_size", MPI_Comm_size(local, &value))
         localSize = Int(value)
         MPI_Comm_free(&local)
