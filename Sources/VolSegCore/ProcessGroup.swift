@@ -35,15 +35,6 @@ extension ProcessGroup {
         values.withUnsafeMutableBufferPointer { sum($0, operation: operation) }
     }
 
-    public func sum(_ values: inout [Float], operation: String) {
-        values.withUnsafeMutableBufferPointer { sum($0, operation: operation) }
-    }
-
-    /// Sums a tensor's values over all ranks, in place.
-    public func sum(_ tensor: Tensor, operation: String) {
-        sum(UnsafeMutableBufferPointer(start: tensor.data, count: tensor.count), operation: operation)
-    }
-
     /// Copies root's tensor values into every rank's tensor of the same shape.
     public func broadcast(_ tensor: Tensor, root: Int = 0, operation: String) {
         broadcast(UnsafeMutableRawBufferPointer(start: tensor.data, count: tensor.byteCount), root: root, operation: operation)

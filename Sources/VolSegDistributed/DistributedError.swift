@@ -5,9 +5,6 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
     /// A collective did not complete within the rank timeout and these ranks did not answer the
     /// watchdog's probe: they died or are stalled.
     case rankDidNotRespond(ranks: [Int], operation: String, seconds: Double)
-    /// Every rank answered the probe but the collective still did not complete: the ranks are in
-    /// different collectives (a bug, or ranks started with different arguments).
-    case collectiveDidNotComplete(operation: String, seconds: Double)
     /// An MPI call returned an error code.
     case mpiCall(name: String, code: Int32, message: String)
     /// Other ranks stopped the run with errors of their own (printed by them).
@@ -21,9 +18,6 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
             let who = ranks.count == 1 ? "rank \(ranks[0])" : "ranks " + ranks.map(String.init).joined(separator: ", ")
             return "\(who) did not respond (\(operation) waited \(String(format: "%.0f", seconds)) s; "
                 + "the rank died or is stalled, see --rank-timeout)"
-        case .collectiveDidNotComplete(let operation, let seconds):
-            return "\(operation) did not complete in \(String(format: "%.0f", seconds)) s although every rank answered: "
-                + "the ranks are in different steps (were they started with the same arguments?)"
         case .mpiCall(let name, let code, let message):
             return "\(name) failed with MPI error \(code): \(message)"
         case .stoppedByRanks(let ranks, let operation):

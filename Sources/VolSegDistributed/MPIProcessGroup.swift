@@ -27,7 +27,6 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     public private(set) var failure: (any Error)?
     private let communicator: MPI_Comm?
     private let lock = NSLock()
-    private var answering: Thread?
     private var stopAnswering = false
 
     private static let pingTag: Int32 = 30_001
@@ -76,7 +75,6 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         }
         thread.name = "volseg.mpi-watchdog"
         thread.start()
-        answering = thread
     }
 
     /// MPI_Finalize after a run whose collectives all completed; after a failure it would wait for

@@ -27,11 +27,6 @@ final class GradientAverager {
         bucket = [Float](repeating: 0, count: ranks.size > 1 ? bucketCount : 0)
     }
 
-    /// Bytes of gradients each rank sends per step (the README's communication table).
-    static func bytesPerStep(_ parameters: [(name: String, tensor: Tensor)]) -> Int {
-        parameters.reduce(0) { $0 + $1.tensor.count } * MemoryLayout<Float>.size
-    }
-
     /// Replaces every gradient by its mean over the ranks.
     func average() {
         guard ranks.size > 1 else { return }

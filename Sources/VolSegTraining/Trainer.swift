@@ -221,6 +221,7 @@ public final class Trainer {
             data: data, plan: plan, model: model, parameters: parameters, optimizer: optimizer,
             loss: loss, runConfig: runConfig,
             validation: ValidationRunner(config: runConfig, labels: data.labels, step: config.validation.stepFraction),
+            gradientAverager: GradientAverager(ranks: ranks, parameters: parameters, bucketBytes: options.bucketBytes),
             loader: loader, log: nil, structures: structures, epochs: epochs, steps: steps, state: state, rng: rng,
             started: started, preprocessingPeak: preprocessingPeak)
     }
@@ -258,7 +259,7 @@ public final class Trainer {
         session.loader.prefetch(seed: seeds[0])
         let clip = config.optimizer.gradientClip.map(Float.init)
         let ranks = options.ranks
-        let averager = GradientAverager(ranks: ranks, parameters: session.parameters, bucketBytes: options.bucketBytes)
+        let averager = session.gradientAverager
         var rankPeaks = [Double](repeating: 0, count: ranks.size)
         var lossSum = 0.0
         var epochDice: [Double]?

@@ -16,6 +16,8 @@ final class TrainingSession {
     /// The checkpoint config every checkpoint of the run carries.
     let runConfig: ModelBundleConfig
     let validation: ValidationRunner
+    /// Data-parallel runs: the per-step gradient exchange (its bucket allocated once).
+    let gradientAverager: GradientAverager
     let loader: BatchLoader
     /// Rank 0's, opened once every rank has started (nil on the other ranks of a data-parallel
     /// run, which write nothing).
@@ -35,7 +37,8 @@ final class TrainingSession {
     var runFolder: RunFolder?
 
     init(data: TrainingData, plan: TrainingPlan, model: SegmentationModel, parameters: [(name: String, tensor: Tensor)], optimizer: Optimizer,
-         loss: SegmentationLoss, runConfig: ModelBundleConfig, validation: ValidationRunner, loader: BatchLoader,
+         loss: SegmentationLoss, runConfig: ModelBundleConfig, validation: ValidationRunner,
+         gradientAverager: GradientAverager, loader: BatchLoader,
          log: TrainingLog?, structures: [String], epochs: Int, steps: Int, state: TrainingState, rng: RandomGenerator,
          started: Date, preprocessingPeak: Int) {
         self.data = data
@@ -46,6 +49,7 @@ final class TrainingSession {
         self.loss = loss
         self.runConfig = runConfig
         self.validation = validation
+        self.gradientAverager = gradientAverager
         self.loader = loader
         self.log = log
         self.structures = structures

@@ -5,6 +5,11 @@ import VolSegCore
 import VolSegNNUNet
 
 struct BenchCommand: ParsableCommand {
+    /// The one rule for every benchmark's --repeats.
+    static func checkRepeats(_ repeats: Int) throws {
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks: the machine's FMA peak, kernels and the U-Net.",
         subcommands: [Peak.self, Kernels.self, UNet.self, NNUNet.self])
@@ -25,7 +30,7 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+            try BenchCommand.checkRepeats(repeats)
         }
 
         func run() throws {
@@ -58,7 +63,7 @@ struct BenchCommand: ParsableCommand {
         var repeats = 5
 
         func validate() throws {
-            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+            try BenchCommand.checkRepeats(repeats)
         }
 
         func run() throws {
@@ -85,7 +90,7 @@ struct BenchCommand: ParsableCommand {
         var repeats = 5
 
         func validate() throws {
-            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+            try BenchCommand.checkRepeats(repeats)
         }
 
         func run() throws {
@@ -124,7 +129,7 @@ struct BenchCommand: ParsableCommand {
 
         func validate() throws {
             if patch < 8 || patch % 8 != 0 { throw ValidationError("--patch must be a positive multiple of 8, got \(patch)") }
-            if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+            try BenchCommand.checkRepeats(repeats)
         }
 
         func run() throws {

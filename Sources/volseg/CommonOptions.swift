@@ -1,5 +1,6 @@
 import ArgumentParser
 import VolSegCore
+import VolSegDistributed
 
 /// Options shared by every subcommand that does heavy work.
 struct CommonOptions: ParsableArguments {
@@ -22,5 +23,12 @@ struct CommonOptions: ParsableArguments {
     /// Applies the thread setting to OpenBLAS and the kernels.
     func apply() {
         if let threads { Parallel.setThreadCount(threads) }
+    }
+
+    /// `apply()`, and without --threads a rank of an MPI job takes its share of the machine's cores
+    /// (`DistributedLaunch.defaultThreadCount`) instead of all of them.
+    func apply(ranks: any ProcessGroup) {
+        apply()
+        if threads == nil && ranks.size > 1 { Parallel.setThreadCount(DistributedLaunch.defaultThreadCount()) }
     }
 }

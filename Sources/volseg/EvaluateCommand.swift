@@ -176,10 +176,13 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        common.apply()
-        if !merge.isEmpty { return try runMerge() }
+        if !merge.isEmpty {
+            common.apply()
+            return try runMerge()
+        }
         let ranks = try DistributedLaunch.group()
-        if common.threads == nil && processes == nil && ranks.size > 1 { Parallel.setThreadCount(DistributedLaunch.defaultThreadCount()) }
+        // -np, when given, sets the threads again in `evaluate`.
+        common.apply(ranks: ranks)
         let part = try WorkPart.resolve(count: numParts, index: partID, group: ranks)
         if !part.isWhole && model != nil {
             throw ValidationError("--model predicts and scores in one process: shard the prediction with `volseg segment --num-parts`, "

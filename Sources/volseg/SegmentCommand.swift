@@ -93,11 +93,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     func run() throws {
-        common.apply()
-        if common.threads == nil && DistributedLaunch.isLaunchedByMPI() {
-            _ = try DistributedLaunch.group()
-            Parallel.setThreadCount(DistributedLaunch.defaultThreadCount())
-        }
+        common.apply(ranks: try DistributedLaunch.group())
         if let folder = try nnunet.modelFolder(model: model) {
             return try runNNUNet(folder)
         }

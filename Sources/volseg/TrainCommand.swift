@@ -76,8 +76,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let ranks = try DistributedLaunch.group(rankTimeout: rankTimeout)
-        common.apply()
-        if common.threads == nil && ranks.size > 1 { Parallel.setThreadCount(DistributedLaunch.defaultThreadCount()) }
+        common.apply(ranks: ranks)
         let pipeline = try PipelineConfig.load(URL(fileURLWithPath: config))
         var options = TrainingOptions(dataFolder: URL(fileURLWithPath: data), runFolder: URL(fileURLWithPath: out))
         options.memoryBudget = memoryBudget?.bytes

@@ -143,11 +143,11 @@ final class DataParallelTrainCLITests: XCTestCase {
         let run = Self.folder.appendingPathComponent("killed").path
         let codes = Self.folder.appendingPathComponent("codes")
         try FileManager.default.createDirectory(at: codes, withIntermediateDirectories: true)
+        let common = ["--out", run, "--config", try batchOnePipeline(), "--data", data, "--epochs", "3", "--iterations-per-epoch", "2",
+                      "--threads", "1", "--quiet", "--rank-timeout", "5"]
         // --enable-recovery: mpirun lets the other rank run on after a death (by default it kills
         // it itself), so what the survivor does is seen; it records each rank's own exit status.
-        let killed = try cli.runMPI(ranks: 2, ["train", "--out", run, "--config", try batchOnePipeline(), "--data", data,
-                                               "--epochs", "3", "--iterations-per-epoch", "2", "--threads", "1", "--quiet",
-                                               "--rank-timeout", "5"],
+        let killed = try cli.runMPI(ranks: 2, ["train"] + common,
                                     environment: ["VOLSEG_FAULT_KILL_AT": "train.step#3@1"], mpirunOptions: ["--enable-recovery"],
                                     shellSuffix: "echo $? > \(codes.path)/rank.$OMPI_COMM_WORLD_RANK")
         XCTAssertTrue(killed.stderr.contains("Error: rank 0 of 2: rank 1 did not respond"), killed.stderr)
@@ -156,8 +156,7 @@ final class DataParallelTrainCLITests: XCTestCase {
         XCTAssertEqual(try status(0), "1")
         XCTAssertEqual(try status(1), "137")
         XCTAssertNoThrow(try Checkpoint.read(from: URL(fileURLWithPath: "\(run)/checkpoint_last.h5")))
-        let resumed = try cli.runMPI(ranks: 2, ["train", "--out", run, "--resume", "--config", try batchOnePipeline(), "--data", data,
-                                                "--epochs", "3", "--iterations-per-epoch", "2", "--threads", "1", "--quiet"])
+        let resumed = try cli.runMPI(ranks: 2, ["train", "--resume"] + common)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try losses(run).count, 6)
     }

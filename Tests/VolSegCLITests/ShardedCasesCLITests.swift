@@ -24,12 +24,17 @@ final class ShardedCasesCLITests: XCTestCase {
         return (data, "\(run)/checkpoint_last.h5")
     }
 
-    func outputs(_ folder: String) throws -> [String: Data] {
+    /// The bytes of the files in `folder` whose names pass `include`, keyed by `prefix` + name.
+    func contents(of folder: String, prefix: String = "", where include: (String) -> Bool) throws -> [String: Data] {
         var files = [String: Data]()
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".nii.gz") {
-            files[name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where include(name) {
+            files[prefix + name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
         }
         return files
+    }
+
+    func outputs(_ folder: String) throws -> [String: Data] {
+        try contents(of: folder) { $0.hasSuffix(".nii.gz") }
     }
 
     func testPartsTogetherWriteEveryCaseOnceAsTheWholeRunDoes() throws {
@@ -91,10 +96,7 @@ final class ShardedCasesCLITests: XCTestCase {
         for name in ["metrics.csv", "summary.json", "summary_extra.json", "report.md"] {
             files[name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
         }
-        for name in try FileManager.default.contentsOfDirectory(atPath: "\(folder)/pictures") {
-            files["pictures/" + name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/pictures/\(name)"))
-        }
-        return files
+        return files.merging(try contents(of: "\(folder)/pictures", prefix: "pictures/") { _ in true }) { first, _ in first }
     }
 
     func testEvaluationPartsMergeIntoTheWholeEvaluationsReports() throws {
