@@ -2,8 +2,9 @@
 # Each installs the system libraries it needs first (apt-get, only when something is missing).
 
 # libopenmpi-dev and openmpi-bin: the MPI library volseg links and mpirun, which the tests of
-# data-parallel training and sharded segmentation start.
-SYSTEM_PACKAGES := libopenblas-dev libnifti2-dev libhdf5-dev pkg-config zlib1g-dev libopenmpi-dev openmpi-bin
+# data-parallel training and sharded segmentation start. libdcmtk-dev: DCMTK, which reads DICOM
+# series and writes DICOM Segmentation objects (dcmseg).
+SYSTEM_PACKAGES := libopenblas-dev libnifti2-dev libhdf5-dev pkg-config zlib1g-dev libopenmpi-dev openmpi-bin libdcmtk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Release builds: numeric Swift code is 10-50x slower in debug. -enable-testing lets the test
 # targets use @testable imports against the same optimised code users run.

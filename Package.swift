@@ -32,7 +32,7 @@ let package = Package(
         // Adaptation <- Training; Datasets <- Preprocessing; Bench <- Models, Preprocessing;
         // Distributed (MPI) <- Core only: Training sees its ranks through Core's ProcessGroup; volseg <- all.
         .target(name: "VolSegCore", dependencies: ["CBLAS", "CVolSegKernels"], swiftSettings: kernelSettings),
-        .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib", "CFileSystem"],
+        .target(name: "VolSegIO", dependencies: ["VolSegCore", "CNIfTI", "CHDF5", "CZlib", "CFileSystem", "CDICOM"],
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegNN", dependencies: ["VolSegCore", "VolSegIO"],
                 swiftSettings: kernelSettings + niftiInclude),
@@ -74,6 +74,12 @@ let package = Package(
         // -O3 in debug builds too: at -O0 the micro-kernel keeps its accumulators in memory and the
         // debug test suite would crawl.
         .target(name: "CVolSegKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // DICOM through DCMTK (Debian libdcmtk-dev): a C++ file behind a C header, so Swift needs no
+        // C++ interoperability. dcmseg writes Segmentation objects; dcmjpeg, dcmjpls and dcmdata's
+        // RLE codec decode compressed pixel data.
+        .target(name: "CDICOM", cxxSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: ["dcmseg", "dcmfg", "dcmiod", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata",
+                                 "oflog", "ofstd"].map { .linkedLibrary($0) }),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
@@ -112,5 +118,6 @@ let package = Package(
         .testTarget(name: "VolSegCLITests", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegTestSupport"],
                     swiftSettings: niftiInclude),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v5],
+    cxxLanguageStandard: .cxx17
 )
