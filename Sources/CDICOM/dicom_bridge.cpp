@@ -278,6 +278,23 @@ extern "C" int vs_dicom_write_seg(const char *path, const VSSegRequest *request,
 
     DcmFileFormat written;
     VS_CHECK(segmentation->writeDataset(*written.getDataset()), "could not assemble the Segmentation");
+    // Each frame lies on its source slice's pixels: Spatial Locations Preserved = YES in every
+    // Source Image item, which dcmseg's derivation macro leaves out and highdicom needs before it
+    // maps frames back to the source instances.
+    DcmSequenceOfItems *perFrame = nullptr;
+    if (written.getDataset()->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame != nullptr) {
+        for (unsigned long f = 0; f < perFrame->card(); ++f) {
+            DcmSequenceOfItems *derivations = nullptr;
+            if (perFrame->getItem(f)->findAndGetSequence(DCM_DerivationImageSequence, derivations).bad() || derivations == nullptr) continue;
+            for (unsigned long d = 0; d < derivations->card(); ++d) {
+                DcmSequenceOfItems *sources = nullptr;
+                if (derivations->getItem(d)->findAndGetSequence(DCM_SourceImageSequence, sources).bad() || sources == nullptr) continue;
+                for (unsigned long i = 0; i < sources->card(); ++i) {
+                    VS_CHECK(sources->getItem(i)->putAndInsertString(DCM_SpatialLocationsPreserved, "YES"), "spatial locations preserved");
+                }
+            }
+        }
+    }
     VS_CHECK(written.saveFile(OFFilename(path), EXS_LittleEndianExplicit), std::string("could not write ") + path);
     return 0;
 }

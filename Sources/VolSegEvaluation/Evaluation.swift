@@ -128,6 +128,8 @@ public enum Evaluation {
             if labels.isEmpty { throw EvaluationError.noLabels(references: options.references.path) }
         }
 
+        // DICOM Segmentation predictions name their segments; these names give their values.
+        let segmentLabelValues = EvaluationPrediction.labelValuesByName(convention: matching.convention, labels: labels)
         var cases = [CaseEvaluation](), seen = Set<Int>()
         // nnU-Net lists the cases in the sorted order of the prediction file names.
         let pairs = part.select(matching.pairs.sorted { $0.prediction.lastPathComponent < $1.prediction.lastPathComponent })
@@ -147,7 +149,7 @@ public enum Evaluation {
                 continue
             }
             let reference = try NIfTIReader.read(pair.reference)
-            let prediction = try NIfTIReader.read(pair.prediction)
+            let prediction = try EvaluationPrediction.read(pair.prediction, reference: reference, labelValues: segmentLabelValues)
             let referenceValues = try labelValues(reference)
             let caseValues = referenceValues.union(try labelValues(prediction))
             seen.formUnion(caseValues)
@@ -243,6 +245,14 @@ public enum Evaluation {
 
     static func checkGrids(_ pair: EvaluationPair, ignoreGeometry: Bool = false) throws {
         let reference = try NIfTIReader.readHeader(pair.reference)
+        // A DICOM Segmentation has no grid of its own: its frames are placed on the reference's
+        // voxels when it is read, and a frame off them is an error then.
+        if EvaluationPrediction.isSegmentation(pair.prediction) {
+            if reference.volumeCount != 1 {
+                throw EvaluationError.notALabelMap(path: pair.reference.path, reason: "it holds \(reference.volumeCount) volumes (dims \(reference.dims))")
+            }
+            return
+        }
         let prediction = try NIfTIReader.readHeader(pair.prediction)
         for (header, url) in [(reference, pair.reference), (prediction, pair.prediction)] where header.volumeCount != 1 {
             throw EvaluationError.notALabelMap(path: url.path, reason: "it holds \(header.volumeCount) volumes (dims \(header.dims))")

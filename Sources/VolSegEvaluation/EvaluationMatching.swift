@@ -39,7 +39,7 @@ public struct EvaluationMatching: Sendable {
         for (folder, role) in [(predictions, "prediction"), (references, "reference")] where !isFolder(folder) {
             throw EvaluationError.notAFolder(path: folder.path, role: role)
         }
-        let predicted = try caseFiles(flatFolder: predictions)
+        let predicted = try caseFiles(flatFolder: predictions, segmentations: true)
         if predicted.isEmpty { throw EvaluationError.noLabelMaps(folder: predictions.path, role: "prediction") }
         let (referenced, layout) = try referenceCases(references)
         if referenced.isEmpty { throw EvaluationError.noLabelMaps(folder: references.path, role: "reference") }
@@ -85,11 +85,16 @@ public struct EvaluationMatching: Sendable {
         return names.sorted().map { folder.appendingPathComponent($0) }
     }
 
-    /// Case id -> file for the NIfTI files directly in `folder`.
-    static func caseFiles(flatFolder folder: URL) throws -> [String: URL] {
+    /// Case id -> file for the NIfTI files directly in `folder`, and DICOM Segmentation files
+    /// (`CASE.dcm`) among the predictions.
+    static func caseFiles(flatFolder folder: URL, segmentations: Bool = false) throws -> [String: URL] {
         var byCase = [String: URL]()
         for url in files(folder) where !isFolder(url) {
-            guard let id = caseID(ofFileNamed: url.lastPathComponent) else { continue }
+            let segmentation = segmentations && EvaluationPrediction.isSegmentation(url)
+            guard let id = segmentation ? url.deletingPathExtension().lastPathComponent : caseID(ofFileNamed: url.lastPathComponent) else { continue }
+            if segmentation && !DICOMSegmentation.isSegmentation(url) {
+                throw EvaluationError.notALabelMap(path: url.path, reason: "a .dcm prediction must be a DICOM Segmentation object")
+            }
             if let other = byCase[id] {
                 throw EvaluationError.duplicateCase(caseID: id, files: [other.path, url.path])
             }

@@ -115,3 +115,37 @@ public enum DICOMSeriesReader {
                                  planes: planes, firstFile: first, sliceStep: step, folder: folder)
     }
 }
+
+extension DICOMSeriesReader {
+    /// Several series as the channels of one image, in the order given: `folders[i]` with
+    /// `seriesUIDs[i]` (nil: the folder's only series). Channels must share one geometry (shape and
+    /// affine within 1e-3 mm): VolSeg does not resample one series onto another, so a mismatch is
+    /// an error naming both (co-register first). Returns the stacked volume ([C, D, H, W], the
+    /// first series' header) and the series, whose first is the one a Segmentation references.
+    public static func readChannels(_ folders: [URL], seriesUIDs: [String?]) throws -> (volume: NIfTIVolume, series: [DICOMSeriesVolume]) {
+        precondition(folders.count == seriesUIDs.count && !folders.isEmpty)
+        var series: [DICOMSeriesVolume] = []
+        for (folder, uid) in zip(folders, seriesUIDs) {
+            let read = try self.read(folder, seriesUID: uid)
+            if let first = series.first {
+                let name = "\(read.folder.path) (series \(read.firstFile.seriesInstanceUID))"
+                let reference = "\(first.folder.path) (series \(first.firstFile.seriesInstanceUID))"
+                if read.volume.spatialShape != first.volume.spatialShape {
+                    throw DICOMError.channelGeometry(path: name, reference: reference,
+                                                     reason: "shape \(read.volume.header.spatialShape) vs \(first.volume.header.spatialShape)")
+                }
+                let difference = read.volume.affine.maxAbsoluteDifference(first.volume.affine)
+                if difference > 1e-3 {
+                    throw DICOMError.channelGeometry(path: name, reference: reference,
+                                                     reason: String(format: "affines differ by up to %.4g mm", difference))
+                }
+            }
+            series.append(read)
+        }
+        guard series.count > 1 else { return (series[0].volume, series) }
+        let voxels = Tensor.empty([series.count] + series[0].volume.spatialShape)
+        let size = series[0].volume.voxels.count
+        for (c, s) in series.enumerated() { (voxels.data + c * size).update(from: s.volume.voxels.data, count: size) }
+        return (NIfTIVolume(header: series[0].volume.header, voxels: voxels, path: series[0].folder.path), series)
+    }
+}

@@ -7,10 +7,14 @@ import VolSegIO
 public struct NNUNetCase {
     public let name: String
     public let files: [URL]
+    /// The channels already read, [C, z, y, x] (a DICOM series, which has no file per channel);
+    /// `files` then names the folders they came from.
+    public let image: NIfTIVolume?
 
-    public init(name: String, files: [URL]) {
+    public init(name: String, files: [URL], image: NIfTIVolume? = nil) {
         self.name = name
         self.files = files
+        self.image = image
     }
 
     /// The cases of an nnU-Net input folder: files named `CASE_XXXX<ending>`, grouped by CASE, each
@@ -50,6 +54,10 @@ public struct NNUNetCase {
     /// would pass them to the network) and are counted.
     public func read(with reader: NNUNetPlans.ImageReader = .simpleITK) throws
         -> (image: Tensor, spacing: [Double], header: NIfTIHeader, nonFinite: Int, orientation: CanonicalOrientation?) {
+        if let image {
+            let (volume, replaced) = image.replacingNonFinite(with: 0)
+            return arranged(volume.voxels, header: volume.header, replaced: replaced, reader: reader)
+        }
         var volumes: [NIfTIVolume] = []
         var replaced = 0
         for file in files {
@@ -63,9 +71,16 @@ public struct NNUNetCase {
         }
         let header = volumes[0].header
         let shape = volumes[0].spatialShape, volume = shape.reduce(1, *)
-        var image = Tensor.empty([volumes.count] + shape)
-        for (c, v) in volumes.enumerated() { (image.data + c * volume).update(from: v.voxels.data, count: volume) }
+        let stacked = Tensor.empty([volumes.count] + shape)
+        for (c, v) in volumes.enumerated() { (stacked.data + c * volume).update(from: v.voxels.data, count: volume) }
         volumes = []
+        return arranged(stacked, header: header, replaced: replaced, reader: reader)
+    }
+
+    /// The stacked channels, reoriented as `reader` does, with their spacing (z, y, x).
+    func arranged(_ stacked: Tensor, header: NIfTIHeader, replaced: Int, reader: NNUNetPlans.ImageReader)
+        -> (image: Tensor, spacing: [Double], header: NIfTIHeader, nonFinite: Int, orientation: CanonicalOrientation?) {
+        var image = stacked
         let sizes = (1...3).map { abs(header.pixdim[$0]) }
         guard reader == .nibabelReoriented else { return (image, [sizes[2], sizes[1], sizes[0]], header, replaced, nil) }
         let orientation = CanonicalOrientation(header: header)

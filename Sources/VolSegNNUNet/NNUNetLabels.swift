@@ -14,6 +14,9 @@ public struct NNUNetLabels: Equatable, Sendable {
     public var channelNames: [String: Int]
     public var fileEnding: String
     public var inputChannelCount: Int
+    /// The name dataset.json gives each label value the map holds (a region's name for the
+    /// value it paints), for DICOM Segmentation segment labels.
+    public var labelNames: [Int: String] = [:]
 
     public static func read(_ url: URL) throws -> NNUNetLabels {
         let json = try NNUNetJSON.read(url, what: "nnU-Net's dataset.json")
@@ -34,6 +37,7 @@ public struct NNUNetLabels: Equatable, Sendable {
         }
         let regionBased = entries.contains { $0.isList && Set($0.values).count > 1 }
         let output: SegmentationOutput
+        var labelNames: [Int: String] = [:]
         if regionBased {
             let regions = entries.filter { !$0.values.allSatisfy { $0 == 0 } }
             let paint = try json.ints("regions_class_order")
@@ -41,12 +45,14 @@ public struct NNUNetLabels: Equatable, Sendable {
                 throw json.fail("regions_class_order", "has \(paint.count) entries for \(regions.count) regions")
             }
             output = .regions(zip(regions, paint).map { SegmentationRegion(name: $0.name, labels: $0.values, paint: $1) })
+            for (region, value) in zip(regions, paint) { labelNames[value] = region.name }
         } else {
             let values = Set(entries.flatMap(\.values)).subtracting(ignore.map { [$0] } ?? []).sorted()
             guard values == Array(0..<values.count) else {
                 throw labels.fail("labels", "values \(values) must be consecutive from 0, as nnU-Net requires")
             }
             output = .labels(values)
+            for entry in entries where entry.values.count == 1 { labelNames[entry.values[0]] = entry.name }
         }
         let channels = try json.child(json.has("channel_names") ? "channel_names" : "modality")
         var names: [String: Int] = [:]
@@ -55,7 +61,8 @@ public struct NNUNetLabels: Equatable, Sendable {
             names[(value as? String) ?? key] = index
         }
         return NNUNetLabels(output: output, channelNames: names,
-                            fileEnding: (try? json.string("file_ending")) ?? ".nii.gz", inputChannelCount: channels.object.count)
+                            fileEnding: (try? json.string("file_ending")) ?? ".nii.gz", inputChannelCount: channels.object.count,
+                            labelNames: labelNames)
     }
 
     /// The keys of the top-level object `key`, in file order.

@@ -11,6 +11,9 @@ struct SegmentCommand: ParsableCommand {
         commandName: "segment",
         abstract: "Segment a volume or every case of a dataset.",
         discussion: """
+            -i SERIES_DIR [SERIES_DIR ...]: DICOM series (one per channel, on one geometry; --series UID \
+            picks one of a folder's series) read as dcm2niix reads them; -o OUT.nii.gz, or --output-type \
+            dicom-seg -o OUT.dcm for a DICOM Segmentation referencing the series. \
             -i FILE [FILE ...] -o OUT.nii.gz: the files are the channels, in the model's modality order \
             (BraTS: T1, T1ce, T2, FLAIR). -i CASE_DIR: the case folder's files are matched to the \
             modalities by name. -i DATASET_DIR -o OUT_DIR: every case of a detected layout (BraTS, \
@@ -21,7 +24,7 @@ struct SegmentCommand: ParsableCommand {
             """)
 
     @Option(name: [.customShort("i"), .customLong("input")], parsing: .upToNextOption,
-            help: "Channel files in the model's modality order, a case folder, or a dataset folder.")
+            help: "DICOM series folders, channel files in the model's modality order, a case folder, or a dataset folder (detected in that order: DICOM, dataset, case folder, files).")
     var input: [String] = []
 
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output label map (.nii.gz), or a folder for a dataset.")
@@ -45,6 +48,13 @@ struct SegmentCommand: ParsableCommand {
 
     @Flag(name: .customLong("disable_tta"), help: "No mirroring (the default; accepted for nnU-Net users).")
     var disableTTA = false
+
+    @Option(name: .customLong("output-type"),
+            help: "nifti: a label map (.nii.gz) on the input's grid; dicom-seg: a DICOM Segmentation (-o OUT.dcm) referencing the input DICOM series.")
+    var outputType: SegmentOutputType = .nifti
+
+    @Option(name: .long, help: "A DICOM folder with several series: the SeriesInstanceUID to read; repeat it to take several series of one folder as the channels.")
+    var series: [String] = []
 
     @Option(name: .long, help: "Also write the class (or region) probabilities as a 4D float NIfTI here.")
     var probabilities: String?
@@ -108,6 +118,10 @@ struct SegmentCommand: ParsableCommand {
                                        postprocessing: postprocess)
         let segmenter = Segmenter(bundle: bundle, options: options)
         let progress = ProgressDisplay(common)
+        if let folders = try dicomSeriesFolders() {
+            return try runDICOM(folders, segmenter: segmenter, progress: progress)
+        }
+        try refuseDICOMOptions()
         let first = URL(fileURLWithPath: input[0])
         if input.count == 1, isFolder(first) {
             if let layout = try? DatasetDetector.detect(first), !layout.scan().cases.isEmpty {
@@ -133,6 +147,15 @@ struct SegmentCommand: ParsableCommand {
     /// every channel, then compute, then write (probabilities first, the label map last; nothing is
     /// left behind on an error).
     func runImage(_ files: [URL], output: URL, segmenter: Segmenter, progress: ProgressDisplay) throws {
+        try runImage(inputs: files, output: output, segmenter: segmenter, progress: progress,
+                     load: { try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities) },
+                     writeLabels: { labels, image in try NIfTIWriter.writeLabelMap(labels, like: image.header, to: output) })
+    }
+
+    /// One image from `load` (channel files, DICOM series), its label map written by `writeLabels`
+    /// (NIfTI, or a DICOM Segmentation), `inputs` never overwritten.
+    func runImage(inputs files: [URL], output: URL, segmenter: Segmenter, progress: ProgressDisplay,
+                  load: () throws -> NIfTIVolume, writeLabels: (Tensor, NIfTIVolume) throws -> Void) throws {
         try refuseParts()
         let probabilitiesURL = probabilities.map { URL(fileURLWithPath: $0) }
         let outputs = [output] + (probabilitiesURL.map { [$0] } ?? [])
@@ -149,7 +172,7 @@ struct SegmentCommand: ParsableCommand {
             throw ValidationError("--probabilities \(probabilitiesURL.path) is also the label map's path; name another file")
         }
         FaultPoint.reached("segment.loading")
-        let image = try SegmenterInput.readChannels(files, modalities: segmenter.bundle.config.modalities)
+        let image = try load()
         if planMemory || memoryBudget != nil {
             let loaded = MemoryLedger.shared.currentBytes
             let (plan, peak) = try MemoryLedger.shared.measurePeak {
@@ -176,7 +199,7 @@ struct SegmentCommand: ParsableCommand {
             try NIfTIWriter.writeFloatMap(values, like: image.header, to: probabilitiesURL)
         }
         do {
-            try NIfTIWriter.writeLabelMap(result.labels, like: image.header, to: output)
+            try writeLabels(result.labels, image)
         } catch {
             if let probabilitiesURL { try? FileManager.default.removeItem(at: probabilitiesURL) }
             throw error

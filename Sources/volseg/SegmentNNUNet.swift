@@ -26,6 +26,10 @@ extension SegmentCommand {
                   + (predictor.postprocessing.map { "; postprocessing \($0.source) (\($0.steps.count) largest-component step(s))" } ?? ""))
         }
         let progress = ProgressDisplay(common)
+        if let folders = try dicomSeriesFolders() {
+            return try runNNUNetDICOM(folders, predictor: predictor, progress: progress)
+        }
+        try refuseDICOMOptions()
         let first = URL(fileURLWithPath: input[0])
         if input.count == 1, isFolder(first) {
             if isNIfTIName(output) { throw ValidationError("-o \(output): an nnU-Net input folder is written to a folder") }

@@ -54,11 +54,14 @@ def _source_grid(source_dir: Path, series_uids: set[str]):
             ds = pydicom.dcmread(f, stop_before_pixels=True)
         except Exception:
             continue
-        if str(ds.get("SeriesInstanceUID", "")) not in series_uids or "ImagePositionPatient" not in ds:
+        if str(ds.get("SeriesInstanceUID", "")) not in series_uids or (
+                "ImagePositionPatient" not in ds and "PerFrameFunctionalGroupsSequence" not in ds):
             continue
         items.append(ds)
     if not items:
         raise SystemExit(f"no instance of the referenced series in {source_dir}")
+    if len(items) == 1 and int(items[0].get("NumberOfFrames", 1)) > 1:
+        return _enhanced_source_grid(items[0])
     iop = np.array([float(x) for x in items[0].ImageOrientationPatient])
     rowdir, coldir = iop[:3], iop[3:]
     normal = np.cross(rowdir, coldir)
@@ -78,6 +81,29 @@ def _source_grid(source_dir: Path, series_uids: set[str]):
     aff[:3, 2] = rowdir * col_sp
     aff[:3, 3] = pos[0]
     return [str(d.SOPInstanceUID) for d in items], aff
+
+
+def _enhanced_source_grid(ds):
+    """An enhanced (multi-frame) source: its frame numbers sorted along the normal, and the LPS
+    affine for array axes (slice, row, column), from the functional groups."""
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    def group(frame, name):
+        item = frame if name in frame else shared
+        return item[name].value[0]
+    frames = list(ds.PerFrameFunctionalGroupsSequence)
+    iop = np.array([float(x) for x in group(frames[0], "PlaneOrientationSequence").ImageOrientationPatient])
+    rowdir, coldir = iop[:3], iop[3:]
+    normal = np.cross(rowdir, coldir)
+    pos = [np.array([float(x) for x in group(f, "PlanePositionSequence").ImagePositionPatient]) for f in frames]
+    order = sorted(range(len(frames)), key=lambda i: float(np.dot(normal, pos[i])))
+    row_sp, col_sp = (float(x) for x in group(frames[0], "PixelMeasuresSequence").PixelSpacing)
+    step = (pos[order[-1]] - pos[order[0]]) / (len(order) - 1)
+    aff = np.eye(4)
+    aff[:3, 0] = step
+    aff[:3, 1] = coldir * row_sp
+    aff[:3, 2] = rowdir * col_sp
+    aff[:3, 3] = pos[order[0]]
+    return (str(ds.SOPInstanceUID), [i + 1 for i in order]), aff
 
 
 def read_seg(seg_path, out_prefix, source_dir=None) -> dict:
@@ -119,10 +145,16 @@ def read_seg(seg_path, out_prefix, source_dir=None) -> dict:
         grid = "Segmentation.get_volume(combine_segments=True): the SEG frames' own regular grid"
     else:
         uids, lps = _source_grid(Path(source_dir), {r["series_instance_uid"] for r in referenced})
-        array = np.asarray(seg.get_pixels_by_source_instance(
-            source_sop_instance_uids=uids, combine_segments=True,
-            assert_missing_frames_are_empty=True, dtype=dtype))
-        grid = "source series grid via get_pixels_by_source_instance, slices sorted along the normal"
+        if isinstance(uids, tuple):   # one enhanced multi-frame source instance
+            array = np.asarray(seg.get_pixels_by_source_frame(
+                source_sop_instance_uid=uids[0], source_frame_numbers=uids[1], combine_segments=True,
+                assert_missing_frames_are_empty=True, dtype=dtype))
+            grid = "source frames' grid via get_pixels_by_source_frame, frames sorted along the normal"
+        else:
+            array = np.asarray(seg.get_pixels_by_source_instance(
+                source_sop_instance_uids=uids, combine_segments=True,
+                assert_missing_frames_are_empty=True, dtype=dtype))
+            grid = "source series grid via get_pixels_by_source_instance, slices sorted along the normal"
     array = array.astype(dtype)
     ras = LPS_FROM_RAS @ lps
 
