@@ -70,11 +70,11 @@ ASAN_SKIP := --skip 'TrainCLITests/testTwoGiBBudgetKeepsPeakResidentMemoryUnderI
 TSAN_SKIP := --skip 'WriteFaultCLITests/' --skip 'AdaptationDefaultModelTests/'
 SANITIZE_RUN := swift test --skip-build --disable-swift-testing
 # The CI subset (.ci/run): the Core kernels and autograd (GEMM and the AVX-512 sgemm split over
-# threads, convolutions, norms, pooling, dilation), NIfTI and HDF5 reading and writing, the NN
-# layer (optimizers, checkpoints, reversible blocks), the sliding window and connected components,
-# one real training step and a checkpoint rebuilt from it, and volseg itself (synth, info, a tiny
-# train).
-SANITIZE_CI_TESTS := --filter 'VolSegCoreTests\.' --filter 'VolSegIOTests\.(NIfTI|HDF5)' --filter 'VolSegNNTests\.' \
+# threads, convolutions, norms, pooling, dilation), NIfTI, HDF5 and DICOM reading and writing (the
+# DCMTK bridge parses whatever file it is given), the NN layer (optimizers, checkpoints, reversible
+# blocks), the sliding window and connected components, one real training step and a checkpoint
+# rebuilt from it, and volseg itself (synth, info, a tiny train).
+SANITIZE_CI_TESTS := --filter 'VolSegCoreTests\.' --filter 'VolSegIOTests\.(NIfTI|HDF5|DICOM)' --filter 'VolSegNNTests\.' \
 	--filter 'VolSegInferenceTests\.(InferenceTests|SlidingWindowTests|PostprocessingTests)/' \
 	--filter 'MemoryPlannerTests/testPlannedStepPeakEqualsTheRealStep' \
 	--filter 'TrainerTests/testCheckpointAloneRebuildsTheModelAndItsPreprocessing' \
