@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # targets use @testable imports against the same optimised code users run.
 TEST_FLAGS := -c release -Xswiftc -enable-testing
 
-.PHONY: deps build test sanitize sanitize-ci demo bench fuzz clean
+.PHONY: deps browser-deps build test sanitize sanitize-ci demo bench fuzz clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -21,6 +21,26 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# The report tests open report.html in headless Chromium through Selenium: Debian's chromium and
+# chromium-driver, and Selenium and Pillow (the screenshot's pixels) from PyPI in a venv under .build.
+# Where they cannot be installed (no network), this says so and the tests print SKIP; nothing else
+# depends on them.
+BROWSER_PACKAGES := chromium chromium-driver python3-venv
+BROWSER_VENV := .build/browser-venv
+browser-deps:
+	@missing=""; for p in $(BROWSER_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing ) \
+	    || echo "could not install$$missing: the browser tests of report.html will be skipped"; \
+	fi; \
+	if [ ! -x $(BROWSER_VENV)/bin/python ] || ! $(BROWSER_VENV)/bin/python -c "import selenium, PIL" 2>/dev/null; then \
+	  ( python3 -m venv $(BROWSER_VENV) && $(BROWSER_VENV)/bin/pip install -q selenium pillow ) \
+	    || echo "could not install Selenium and Pillow: the browser tests of report.html will be skipped"; \
+	fi
+
 build: deps
 	swift build -c release
 
@@ -28,7 +48,7 @@ build: deps
 # on each of our GEMM kernels this CPU has, every GEMM forced onto it (VOLSEG_ISA picks the kernel,
 # VOLSEG_GEMM=own sends even the small calls to it): the AVX2 path is tested on AVX-512 machines too.
 ISA_TESTS := --filter 'Golden' --filter 'GEMMTests' --filter 'Conv' --filter 'STUNetTests' --filter 'NNUNetReferenceTests'
-test: deps
+test: deps browser-deps
 	swift build $(TEST_FLAGS) --build-tests
 	swift test $(TEST_FLAGS) --skip-build --disable-swift-testing
 	for isa in avx512 avx2; do \

@@ -19,7 +19,7 @@ let package = Package(
         .executable(name: "volseg", targets: ["volseg"]),
         .library(name: "VolSeg", targets: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing",
                                            "VolSegEvaluation", "VolSegInference", "VolSegTraining", "VolSegAdaptation",
-                                           "VolSegDatasets", "VolSegBench", "VolSegNNUNet", "VolSegDistributed"]),
+                                           "VolSegDatasets", "VolSegBench", "VolSegNNUNet", "VolSegDistributed", "VolSegReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,10 +62,14 @@ let package = Package(
         .target(name: "VolSegBench", dependencies: ["VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "CVolSegKernels"],
                 swiftSettings: kernelSettings + niftiInclude),
         .target(name: "VolSegDistributed", dependencies: ["VolSegCore", "CMPI"], swiftSettings: kernelSettings),
+        // The HTML report and case viewer: its page script and stylesheet are compiled into the
+        // binary (embedInCode), so a report needs nothing beside volseg.
+        .target(name: "VolSegReport", dependencies: ["VolSegCore", "VolSegIO", "VolSegEvaluation"],
+                resources: [.embedInCode("viewer.js"), .embedInCode("report.css")], swiftSettings: niftiInclude),
         .executableTarget(name: "volseg", dependencies: [
             "VolSegCore", "VolSegIO", "VolSegNN", "VolSegModels", "VolSegPreprocessing", "VolSegEvaluation",
             "VolSegInference", "VolSegTraining", "VolSegAdaptation", "VolSegDatasets", "VolSegBench", "VolSegNNUNet",
-            "VolSegDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VolSegDistributed", "VolSegReport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelSettings + niftiInclude),
 
         // Implementation details: our AVX-512 sgemm (C; only its functions use AVX-512, through

@@ -7,12 +7,12 @@ import VolSegIO
 /// segments are mapped to label values by their SegmentLabel and whose frames are placed on the
 /// reference's voxels by their positions (the reference must be a NIfTI of the SEG's source
 /// series, e.g. dcm2niix's or VolSeg's).
-enum EvaluationPrediction {
-    static func isSegmentation(_ url: URL) -> Bool { url.pathExtension.lowercased() == "dcm" }
+public enum EvaluationPrediction {
+    public static func isSegmentation(_ url: URL) -> Bool { url.pathExtension.lowercased() == "dcm" }
 
     /// Label value of each name a user or the dataset gives (single-valued labels only: a region
     /// has no one value to paint), compared without case, spaces or underscores.
-    static func labelValuesByName(convention: LabelConvention?, labels: [EvaluationLabel]) -> [String: Int] {
+    public static func labelValuesByName(convention: LabelConvention?, labels: [EvaluationLabel]) -> [String: Int] {
         var byName: [String: Int] = [:]
         for (value, name) in convention?.labels ?? [:] where value != 0 { byName[normalized(name)] = value }
         for label in labels where label.values.count == 1 && !label.isRegion { byName[normalized(label.name)] = label.values[0] }
@@ -23,7 +23,7 @@ enum EvaluationPrediction {
         name.lowercased().filter { !$0.isWhitespace && $0 != "_" && $0 != "-" }
     }
 
-    static func read(_ url: URL, reference: NIfTIVolume, labelValues: [String: Int]) throws -> NIfTIVolume {
+    public static func read(_ url: URL, reference: NIfTIVolume, labelValues: [String: Int]) throws -> NIfTIVolume {
         guard isSegmentation(url) else { return try NIfTIReader.read(url) }
         let segmentation = try DICOMSegmentation.read(url)
         var valueOfSegment: [Int: Int] = [:]

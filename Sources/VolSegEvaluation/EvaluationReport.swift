@@ -10,7 +10,7 @@ public enum EvaluationReport {
     /// manifest last. A full disk or another write error is a `FileWriteError` naming the file.
     @discardableResult
     public static func write(_ result: EvaluationResult, options: EvaluationOptions, to folder: URL,
-                             summaryName: String = "summary.json") throws -> [URL] {
+                             summaryName: String = "summary.json", page: [(path: String, data: Data)] = []) throws -> [URL] {
         let hasPictures = result.cases.contains { $0.picture != nil }
         var files: [(String, String)] = [
             ("metrics.csv", EvaluationReportJSON.csv(result)),
@@ -19,7 +19,9 @@ public enum EvaluationReport {
             ("report.md", markdown(result, options: options, pictures: hasPictures)),
         ]
         if result.lesionWise != nil { files.insert(("lesions.csv", EvaluationReportJSON.lesionCSV(result)), at: 1) }
-        var contents = files.map { (path: $0.0, data: Data($0.1.utf8)) }
+        // The HTML report (report.html, report_files/) is made above this module (VolSegReport)
+        // and joins the set here, so it is replaced with the rest or not at all.
+        var contents = files.map { (path: $0.0, data: Data($0.1.utf8)) } + page
         for evaluation in result.cases {
             guard let picture = evaluation.picture else { continue }
             contents.append((path: "pictures/\(pictureName(evaluation.pair.caseID))", data: Data(picture)))
@@ -37,6 +39,7 @@ public enum EvaluationReport {
         let set = AtomicFileSet(folder: folder, ownedNames: ownedNames(summaryName: summaryName), manifestName: manifestName)
         try set.write(contents, manifest: Data(manifest.utf8))
         return files.map { folder.appendingPathComponent($0.0) } + (hasPictures ? [folder.appendingPathComponent("pictures")] : [])
+            + (page.isEmpty ? [] : [folder.appendingPathComponent("report.html")])
             + [folder.appendingPathComponent(manifestName)]
     }
 
@@ -47,7 +50,7 @@ public enum EvaluationReport {
     /// Every name a report set may use: a new set replaces all of an old one's, so a lesions.csv or
     /// pictures/ of an earlier run never stays beside a set that has none.
     static func ownedNames(summaryName: String) -> Set<String> {
-        ["metrics.csv", "lesions.csv", summaryName, "summary_extra.json", "report.md", "pictures", manifestName]
+        ["metrics.csv", "lesions.csv", summaryName, "summary_extra.json", "report.md", "pictures", "report.html", "report_files", manifestName]
     }
 
     /// Staging folders that earlier VolSeg builds wrote (`.volseg-evaluate-<UUID>`, without a pid,

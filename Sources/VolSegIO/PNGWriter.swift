@@ -58,7 +58,7 @@ public enum PNGWriter {
     }
 
     /// A zlib stream (deflate with the zlib header and Adler-32), as IDAT requires.
-    static func deflate(_ data: [UInt8]) throws -> [UInt8] {
+    public static func deflate(_ data: [UInt8]) throws -> [UInt8] {
         var capacity = compressBound(uLong(data.count))
         var out = [UInt8](repeating: 0, count: Int(capacity))
         let status = data.withUnsafeBufferPointer { src in

@@ -4,6 +4,7 @@ import VolSegCore
 import VolSegDistributed
 import VolSegEvaluation
 import VolSegIO
+import VolSegReport
 import VolSegInference
 import VolSegNNUNet
 
@@ -102,6 +103,10 @@ struct EvaluateCommand: ParsableCommand {
 
     @Flag(name: .customLong("no-pictures"), help: "Skip the per-case pictures.")
     var noPictures = false
+
+    @Option(name: .customLong("report-max-cases"),
+            help: "OUT/report.html shows every case in its table and this many in its viewer, worst (lowest mean Dice) first; 0: the table only (default 100).")
+    var reportMaxCases: Int = EvaluationReportPage.defaultMaximumCases
 
     @Option(name: .long, help: "A model checkpoint: predict every case of --data into OUT/predictions, then evaluate.")
     var model: String?
@@ -290,7 +295,8 @@ struct EvaluateCommand: ParsableCommand {
             for file in files { try? FileManager.default.removeItem(at: file) }
             return
         }
-        try EvaluationReport.write(result, options: options, to: folder, summaryName: summary?.lastPathComponent ?? "summary.json")
+        let page = try EvaluationReportPage.files(result, options: options, maximumCases: reportMaxCases)
+        try EvaluationReport.write(result, options: options, to: folder, summaryName: summary?.lastPathComponent ?? "summary.json", page: page)
 
         for line in result.matching.missingPredictions.map({ "no prediction: \($0)" })
             + result.matching.extraPredictions.map({ "no reference: \($0)" }) + result.warnings.map({ "warning: \($0)" }) {
@@ -321,7 +327,7 @@ struct EvaluateCommand: ParsableCommand {
                 }
             }
             print("evaluated \(result.cases.count) case(s); wrote \(folder.path)/metrics.csv, \(summary?.lastPathComponent ?? "summary.json"), "
-                + "summary_extra.json, report.md" + (result.lesionWise == nil ? "" : ", lesions.csv") + (noPictures ? "" : " and pictures/"))
+                + "summary_extra.json, report.md, report.html" + (result.lesionWise == nil ? "" : ", lesions.csv") + (noPictures ? "" : " and pictures/"))
         }
     }
 

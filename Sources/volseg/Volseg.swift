@@ -11,7 +11,7 @@ struct Volseg: ParsableCommand {
         version: VolSegVersion.string,
         subcommands: [
             SegmentCommand.self, EvaluateCommand.self, TrainCommand.self, PlanCommand.self,
-            AdaptCommand.self, ShiftCommand.self, InfoCommand.self, ModelsCommand.self, ForwardCommand.self,
+            AdaptCommand.self, ShiftCommand.self, InfoCommand.self, ViewCommand.self, ModelsCommand.self, ForwardCommand.self,
             SynthCommand.self, BenchCommand.self,
         ])
 

@@ -93,7 +93,7 @@ final class ShardedCasesCLITests: XCTestCase {
     /// The reports an evaluation writes that do not depend on when it ran.
     func reports(_ folder: String) throws -> [String: Data] {
         var files = [String: Data]()
-        for name in ["metrics.csv", "summary.json", "summary_extra.json", "report.md"] {
+        for name in ["metrics.csv", "summary.json", "summary_extra.json", "report.md", "report.html"] {
             files[name] = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))
         }
         return files.merging(try contents(of: "\(folder)/pictures", prefix: "pictures/") { _ in true }) { first, _ in first }
