@@ -405,6 +405,14 @@
   function start() {
     document.title = report.title;
     document.getElementById("title").textContent = report.title;
+    // Sections VolSeg wrote whole (a training run's charts and memory table).
+    for (const section of report.sections || []) {
+      const box = el("section", { class: "report-section" }, [el("h2", { text: section.title })]);
+      const body = el("div");
+      body.innerHTML = section.html;
+      box.appendChild(body);
+      document.getElementById("table-section").before(box);
+    }
     if (report.cases.length > 1 || report.table) {
       buildSummary();
       buildTable();

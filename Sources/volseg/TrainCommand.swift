@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import VolSegCore
 import VolSegDistributed
+import VolSegIO
+import VolSegReport
 import VolSegTraining
 
 struct TrainCommand: ParsableCommand {
@@ -10,7 +12,7 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model from a pipeline configuration.",
         discussion: """
             Writes RUNDIR/checkpoint_last.h5 (every epoch), checkpoint_best.h5 (best mean validation \
-            Dice), log.csv (one row per step) and curves.png. With --memory-budget the run plans \
+            Dice), log.csv (one row per step), curves.png and report.html (the curves, and the planned and measured memory). With --memory-budget the run plans \
             patch, batch and recomputed stages to fit (when the pipeline says auto), refuses a budget \
             that nothing fits, and stops if resident memory ever exceeds it. --epochs is the total, \
             also with --resume, which continues RUNDIR/checkpoint_last.h5 exactly. A folder holding a run \
@@ -98,10 +100,24 @@ struct TrainCommand: ParsableCommand {
         defer { progress.clear() }
         let summary = try Trainer(config: pipeline, options: options, progress: progress).run()
         guard ranks.isRoot else { return }
+        try writeReport(summary, run: options.runFolder)
         let dice = zip(summary.structureNames, summary.lastDice).map { "\($0) \($1.isNaN ? "-" : String(format: "%.4f", $1))" }
         print("trained \(summary.epochsDone) epoch(s) into \(out): "
             + (dice.isEmpty ? "" : "last val Dice \(dice.joined(separator: ", ")); ")
             + String(format: "%.1f s/epoch; ", summary.secondsPerEpoch)
             + "peak RSS \(MemorySize.format(summary.rssPeakBytes)), ledger peak \(MemorySize.format(summary.ledgerPeakBytes))")
+    }
+
+    /// RUN/report.html beside curves.png: the curves from log.csv and the plan's memory beside the
+    /// measured peaks.
+    func writeReport(_ summary: TrainingSummary, run: URL) throws {
+        let log = try TrainingLog.read(run.appendingPathComponent("log.csv"))
+        let (structures, steps) = TrainingReportPage.steps(header: log.header, rows: log.rows)
+        let plan = summary.plan
+        let page = TrainingReportPage.html(
+            title: "VolSeg training run \(run.lastPathComponent): \(summary.epochsDone) epoch(s)", structures: structures, steps: steps,
+            memory: .init(plannedLedgerPeakBytes: plan.ledgerPeakBytes, reserveBytes: plan.reserveBytes,
+                          dataCacheBytes: plan.dataCacheBytes, budgetBytes: plan.budgetBytes))
+        try AtomicFile.write(Data(page.utf8), to: run.appendingPathComponent("report.html"))
     }
 }

@@ -192,4 +192,24 @@ final class ReportBrowserTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("ct_axial.nii.gz"), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
     }
+
+    /// A training run's report.html: the loss and validation charts and the memory table, whose
+    /// measured peaks are log.csv's, open without console errors.
+    func testTrainingRunReport() throws {
+        let cli = try CLIRunner.make()
+        let data = try cli.syntheticBraTS(at: folder.appendingPathComponent("synth"), cases: 3, seed: 2)
+        let run = folder.appendingPathComponent("run")
+        let result = try cli.run(["train", "--config", TestPaths.repositoryRoot.appendingPathComponent("pipelines/brats-tiny.yaml").path,
+                                  "--data", data.path, "--out", run.path, "--epochs", "2", "--iterations-per-epoch", "2", "--no-progress"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let page = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        for series in ["per step", "epoch mean (at the epoch's end)", "WT", "TC", "ET"] {
+            XCTAssertTrue(page.contains("data-series=\\\"\(series)\\\""), "a \(series) curve")
+        }
+        let log = try String(contentsOf: run.appendingPathComponent("log.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let rssPeak = log.compactMap { Int($0.split(separator: ",", omittingEmptySubsequences: false).last!) }.max()!
+        XCTAssertTrue(page.contains(MemorySize.format(rssPeak)), "the measured RSS peak of log.csv")
+        let found = try checkPage(run.appendingPathComponent("report.html"), arguments: [])
+        XCTAssertEqual(found["has_table"] as? Bool, false)
+    }
 }
