@@ -32,9 +32,12 @@ public enum EvaluationReportPage {
             rows.append(row)
         }
         let means = result.mean, global = result.globalDice
+        // The legend's names: the dataset's (LiTS: liver, tumour), else the evaluated label's own.
         var names: [String: String] = [:]
-        for label in result.labels where label.values.count == 1 && !label.isRegion { names[String(label.values[0])] = label.name }
-        for (value, name) in result.matching.convention?.labels ?? [:] where value != 0 && names[String(value)] == nil { names[String(value)] = name }
+        for (value, name) in result.matching.convention?.labels ?? [:] where value != 0 { names[String(value)] = name }
+        for label in result.labels where label.values.count == 1 && !label.isRegion && names[String(label.values[0])] == nil {
+            names[String(label.values[0])] = label.name
+        }
         let data: [String: Any] = [
             "title": title ?? "VolSeg evaluation: \(result.cases.count) case(s), \(options.predictions.lastPathComponent) against \(options.references.lastPathComponent)",
             "table": true,

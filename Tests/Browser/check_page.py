@@ -106,6 +106,8 @@ def main():
                     out["channel_changes_pixel"] = pixel(points[0]) != before
             driver.find_element(By.ID, "largest-error").click()
             out["after_largest_error"] = readout()
+            if args.screenshot and args.world is None:
+                driver.save_screenshot(args.screenshot)
         elif args.screenshot:
             driver.save_screenshot(args.screenshot)
         out["console"] = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
