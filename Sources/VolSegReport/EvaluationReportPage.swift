@@ -17,17 +17,27 @@ public enum EvaluationReportPage {
         let shown = Set(worstFirst(result).prefix(max(0, maximumCases)).map(\.pair.caseID))
         let channels = caseChannels(options.references)
         let segmentLabels = EvaluationPrediction.labelValuesByName(convention: result.matching.convention, labels: result.labels)
+        // The shown cases' files, one case per core at a time (each reads its volumes again).
+        let cases = result.cases
+        var built = [Result<Data, Error>?](repeating: nil, count: cases.count)
+        built.withUnsafeMutableBufferPointer { slots in
+            let slots = slots
+            Parallel.forEach(cases.count) { n in
+                let pair = cases[n].pair
+                guard shown.contains(pair.caseID) else { return }
+                slots[n] = Result {
+                    let payload = try casePayload(pair, channels: channels[pair.caseID], segmentLabels: segmentLabels)
+                    return Data(("volsegRegisterCase(" + ReportPage.json(payload) + ");\n").utf8)
+                }
+            }
+        }
         var files: [(path: String, data: Data)] = [], rows: [[String: Any]] = []
-        for (n, evaluation) in result.cases.enumerated() {
-            let id = evaluation.pair.caseID
-            var row: [String: Any] = ["id": id, "scores": evaluation.scores.map(scoreObject)]
-            if shown.contains(id) {
+        for (n, evaluation) in cases.enumerated() {
+            var row: [String: Any] = ["id": evaluation.pair.caseID, "scores": evaluation.scores.map(scoreObject), "viewer": NSNull()]
+            if let file = try built[n]?.get() {
                 let path = String(format: "report_files/case-%04d.js", n + 1)
-                let payload = try casePayload(evaluation.pair, channels: channels[id], segmentLabels: segmentLabels)
-                files.append((path, Data(("volsegRegisterCase(" + ReportPage.json(payload) + ");\n").utf8)))
+                files.append((path, file))
                 row["viewer"] = path
-            } else {
-                row["viewer"] = NSNull()
             }
             rows.append(row)
         }
@@ -78,13 +88,15 @@ public enum EvaluationReportPage {
     static func casePayload(_ pair: EvaluationPair, channels: [DatasetChannel]?, segmentLabels: [String: Int]) throws -> [String: Any] {
         let reference = try NIfTIReader.read(pair.reference)
         let prediction = try EvaluationPrediction.read(pair.prediction, reference: reference, labelValues: segmentLabels)
+        // The image is shown when every channel reads and lies on the reference's grid; the
+        // evaluation never needed it, so a channel that does not shows the labels alone.
         let images = channels ?? pair.image.map { [$0] } ?? []
         var stacked: Tensor?
         var names: [String] = []
         let size = reference.voxels.count
         for (c, channel) in images.enumerated() {
-            let volume = try NIfTIReader.read(channel.file)
-            guard volume.header.spatialShape == reference.header.spatialShape else { continue }
+            guard let volume = try? NIfTIReader.read(channel.file), volume.header.spatialShape == reference.header.spatialShape,
+                  (channel.volume ?? 0) < volume.channels else { break }
             if stacked == nil { stacked = Tensor.empty([images.count] + reference.spatialShape) }
             let source = volume.voxels.data + (channel.volume ?? 0) * size
             (stacked!.data + c * size).update(from: source, count: size)

@@ -63,7 +63,9 @@ struct ViewCommand: ParsableCommand {
         var labelNames: [Int: String] = [:]
         if let ref { layers.append(("reference", try readLabels(URL(fileURLWithPath: ref), on: image, names: &labelNames))) }
         if let mask { layers.append(("prediction", try readLabels(URL(fileURLWithPath: mask), on: image, names: &labelNames))) }
-        let isCT = names.contains { $0.uppercased().contains("CT") } || image.voxels.toArray().prefix(1_000_000).contains { $0 < -500 }
+        // CT by name, or by Hounsfield values (air at -1000) no MRI has.
+        let isCT = names.contains { $0.uppercased().contains("CT") }
+            || UnsafeBufferPointer(start: image.voxels.data, count: image.voxels.count).contains { $0 < -500 }
         let page = try CaseViewPage.html(title: "VolSeg view: \(first.lastPathComponent)", caseName: first.lastPathComponent, header: image.header, image: image.voxels,
                                          channelNames: names, isCT: isCT, layers: layers, labelNames: labelNames, maximumSize: maxSize)
         try AtomicFile.write(Data(page.utf8), to: out)
