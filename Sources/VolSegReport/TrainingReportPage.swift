@@ -3,8 +3,9 @@ import VolSegCore
 import VolSegIO
 
 /// `RUN/report.html` of a training run: the loss per step and per epoch and the validation Dice
-/// per structure as charts (SVG drawn here, from log.csv), and the memory the run planned beside
-/// what it measured. One self-contained file beside curves.png.
+/// per structure as charts (SVG drawn here, from log.csv), the memory the run planned beside what
+/// it measured, and the first validation cases as the final model segments them, in the viewer.
+/// One self-contained file beside curves.png.
 public enum TrainingReportPage {
     /// One row of log.csv, as the trainer writes it (TrainingLog).
     public struct Step {
@@ -53,7 +54,20 @@ public enum TrainingReportPage {
         return (structures, steps)
     }
 
-    public static func html(title: String, structures: [String], steps: [Step], memory: Memory) -> String {
+    /// A validation case for the viewer: its id, Dice per structure and viewer volume.
+    public struct Case {
+        public let id: String
+        public let dice: [Double]
+        public let volume: ViewerVolume
+
+        public init(id: String, dice: [Double], volume: ViewerVolume) {
+            self.id = id
+            self.dice = dice
+            self.volume = volume
+        }
+    }
+
+    public static func html(title: String, structures: [String], steps: [Step], memory: Memory, cases: [Case] = []) throws -> String {
         var epochLoss: [(Double, Double)] = []
         for epoch in Set(steps.map(\.epoch)).sorted() {
             let losses = steps.filter { $0.epoch == epoch }.map(\.loss)
@@ -79,10 +93,23 @@ public enum TrainingReportPage {
             ("measured resident peak (RSS)", MemorySize.format(measuredRSS)),
         ]
         let table = "<table class=\"memory\">" + rows.map { "<tr><td>\(escaped($0.0))</td><td>\(escaped($0.1))</td></tr>" }.joined() + "</table>"
+        var sections: [[String: Any]] = [["title": "Loss", "html": loss],
+                                         ["title": "Validation", "html": validated.isEmpty ? "<p>no validation cases</p>" : dice],
+                                         ["title": "Memory", "html": table]]
+        var inline: [String: Any] = [:]
+        if !cases.isEmpty {
+            let header = "<tr><th>validation case (final model)</th>" + structures.map { "<th>Dice \(escaped($0))</th>" }.joined() + "</tr>"
+            let rows = cases.map { item in
+                "<tr><td><a href=\"#\" data-case=\"\(escaped(item.id))\">\(escaped(item.id))</a></td>"
+                    + item.dice.map { "<td>\($0.isNaN ? "undefined" : String(format: "%.4f", $0))</td>" }.joined() + "</tr>"
+            }.joined()
+            sections.append(["title": "Validation cases", "html": "<table>\(header)\(rows)</table>"])
+            for item in cases { inline[item.id] = try item.volume.payload(id: item.id) }
+        }
         let data: [String: Any] = [
-            "title": title, "table": false, "conventions": "", "labels": [], "means": [], "globalDice": [], "omitted": 0, "cases": [],
-            "sections": [["title": "Loss", "html": loss], ["title": "Validation", "html": validated.isEmpty ? "<p>no validation cases</p>" : dice],
-                         ["title": "Memory", "html": table]],
+            "title": title, "table": false, "conventions": "", "labels": [], "means": [], "globalDice": [], "omitted": 0,
+            "cases": cases.map { ["id": $0.id, "scores": [], "viewer": NSNull()] as [String: Any] },
+            "inline": inline, "sections": sections,
         ]
         return ReportPage.html(title: title, data: ReportPage.json(data))
     }

@@ -412,6 +412,10 @@
       body.innerHTML = section.html;
       box.appendChild(body);
       document.getElementById("table-section").before(box);
+      body.querySelectorAll("a[data-case]").forEach(a => a.addEventListener("click", event => {
+        event.preventDefault();
+        openCase(a.getAttribute("data-case"));
+      }));
     }
     if (report.cases.length > 1 || report.table) {
       buildSummary();
@@ -421,7 +425,7 @@
     }
     document.body.setAttribute("data-ready", "1");
     window.volsegTiming.tableReady = performance.now();
-    if (!report.table && report.cases.length === 1) openCase(report.cases[0].id);
+    if (!report.table && !report.sections && report.cases.length === 1) openCase(report.cases[0].id);
   }
 
   start();

@@ -7,6 +7,8 @@ import VolSegModels
 public struct TrainingOptions: Sendable {
     public var dataFolder: URL
     public var runFolder: URL
+    /// Validation cases segmented once more at the end for the run's report (0: none).
+    public var reportCases = 0
     /// Whole-process budget in bytes; the plan must fit it and the run stops if resident memory
     /// ever exceeds it.
     public var memoryBudget: Int?
@@ -55,6 +57,11 @@ public struct TrainingSummary: Sendable {
     public var secondsPerEpoch: Double
     public var ledgerPeakBytes: Int
     public var rssPeakBytes: Int
+    /// The first `TrainingOptions.reportCases` validation cases segmented by the final model (rank
+    /// 0 only), for RUN/report.html's viewer.
+    public var validationPreviews: [ValidationPreview] = []
+    /// The channels' modality names, in the model's order.
+    public var modalities: [String] = []
 }
 
 /// Trains a model as a pipeline file describes, in RUNDIR: checkpoint_last.h5 after every epoch,
@@ -81,7 +88,14 @@ public final class Trainer {
                 try runEpoch(session)
             }
         }
-        return session.summary
+        var summary = session.summary
+        summary.modalities = session.data.modalities
+        if options.ranks.isRoot && options.reportCases > 0 {
+            summary.validationPreviews = try session.data.validation.prefix(options.reportCases).map {
+                try session.validation.preview(model: session.model, item: $0)
+            }
+        }
+        return summary
     }
 
     /// Checks, creates and locks the run folder (`RunFolder`), then sets the run up; a run that

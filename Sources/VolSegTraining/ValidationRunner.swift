@@ -27,6 +27,16 @@ public struct ValidationCase: @unchecked Sendable {
     public var byteCount: Int { image.voxels.byteCount + reference.byteCount }
 }
 
+/// A validation case segmented by the final model: its image (with header), the reference and
+/// predicted label values on the image's grid, and Dice per structure.
+public struct ValidationPreview: @unchecked Sendable {
+    public let id: String
+    public let image: NIfTIVolume
+    public let reference: Tensor
+    public let prediction: Tensor
+    public let dice: [Double]
+}
+
 /// Validation after an epoch is `volseg segment` followed by `volseg evaluate`'s Dice: each case is
 /// segmented by Inference's `Segmenter` with the run's checkpoint config (preprocessing, sliding
 /// window at the configured step, Gaussian weights, no mirroring, the inverse preprocessing back
@@ -64,16 +74,21 @@ public struct ValidationRunner {
         return (0..<structures.count).map { totals[structures.count + $0] > 0 ? totals[$0] / totals[structures.count + $0] : .nan }
     }
 
-    /// Dice per structure for one case; the model runs in evaluation mode and gets its mode back.
-    public func caseDice(model: SegmentationModel, item: ValidationCase) throws -> [Double] {
+    /// One case's prediction with its image and reference, for the run's report.
+    public func preview(model: SegmentationModel, item: ValidationCase) throws -> ValidationPreview {
         let wasTraining = model.isTraining
         defer { model.train(wasTraining) }
         let segmentation = try segmenter(model).segment(item.image)
-        let grid = item.image.spatialShape
-        return structures.map { structure in
-            MetricScores.dice(prediction: segmentation.labels.data, reference: item.reference.data, shape: grid,
+        let dice = structures.map { structure in
+            MetricScores.dice(prediction: segmentation.labels.data, reference: item.reference.data, shape: item.image.spatialShape,
                               values: structure.labels)
         }
+        return ValidationPreview(id: item.id, image: item.image, reference: item.reference, prediction: segmentation.labels, dice: dice)
+    }
+
+    /// Dice per structure for one case; the model runs in evaluation mode and gets its mode back.
+    public func caseDice(model: SegmentationModel, item: ValidationCase) throws -> [Double] {
+        try preview(model: model, item: item).dice
     }
 
     /// Runs the network's part of validation on a planned image of `networkShape` (the memory

@@ -91,6 +91,7 @@ struct TrainCommand: ParsableCommand {
         options.ranks = ranks
         options.bucketBytes = bucketSize.bytes
         options.syncBatchNorm = syncBatchNorm
+        options.reportCases = 3
         if testPatchAssignment == "slices" { options.patchAssignment = .slicesOfOneBatch }
         if ranks.size > 1 && ranks.isRoot && !common.quiet {
             FileHandle.standardError.write(Data("data-parallel: \(ranks.size) ranks, \(Parallel.threadCount) thread(s) each\n".utf8))
@@ -114,10 +115,19 @@ struct TrainCommand: ParsableCommand {
         let log = try TrainingLog.read(run.appendingPathComponent("log.csv"))
         let (structures, steps) = TrainingReportPage.steps(header: log.header, rows: log.rows)
         let plan = summary.plan
-        let page = TrainingReportPage.html(
+        let isCT = summary.modalities.contains { $0.uppercased().contains("CT") }
+        let cases = try summary.validationPreviews.map { preview -> TrainingReportPage.Case in
+            let header = preview.image.header
+            let volume = try ViewerVolume(header: header, image: preview.image.voxels, channelNames: summary.modalities, isCT: isCT,
+                                          layers: [("reference", NIfTIVolume(header: header, voxels: preview.reference, path: preview.id)),
+                                                   ("prediction", NIfTIVolume(header: header, voxels: preview.prediction.reshaped([1] + preview.prediction.shape.suffix(3)),
+                                                                              path: preview.id))])
+            return TrainingReportPage.Case(id: preview.id, dice: preview.dice, volume: volume)
+        }
+        let page = try TrainingReportPage.html(
             title: "VolSeg training run \(run.lastPathComponent): \(summary.epochsDone) epoch(s)", structures: structures, steps: steps,
             memory: .init(plannedLedgerPeakBytes: plan.ledgerPeakBytes, reserveBytes: plan.reserveBytes,
-                          dataCacheBytes: plan.dataCacheBytes, budgetBytes: plan.budgetBytes))
+                          dataCacheBytes: plan.dataCacheBytes, budgetBytes: plan.budgetBytes), cases: cases)
         try AtomicFile.write(Data(page.utf8), to: run.appendingPathComponent("report.html"))
     }
 }

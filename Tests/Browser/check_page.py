@@ -67,10 +67,11 @@ def main():
             out["label_options"] = [o.text for o in Select(driver.find_element(By.ID, "label-filter")).options]
         if args.case is not None:
             started = driver.execute_script("return performance.now()")
-            if has_table:
-                driver.find_element(By.CSS_SELECTOR, f"a[data-case='{args.case}']").click()
+            links = driver.find_elements(By.CSS_SELECTOR, f"a[data-case='{args.case}']")
+            if links:   # the table's (or a section's) link; a view page opens its case by itself
+                links[0].click()
             wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-case-ready") == args.case)
-            out["case_ms"] = driver.execute_script("return window.volsegTiming.caseReady") - (started if has_table else 0)
+            out["case_ms"] = driver.execute_script("return window.volsegTiming.caseReady") - (started if links else 0)
             axial = driver.find_element(By.ID, "canvas-axial")
             readout = lambda: driver.find_element(By.ID, "slice-axial").text
             axial.click()

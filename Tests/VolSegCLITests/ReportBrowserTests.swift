@@ -193,8 +193,8 @@ final class ReportBrowserTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
     }
 
-    /// A training run's report.html: the loss and validation charts and the memory table, whose
-    /// measured peaks are log.csv's, open without console errors.
+    /// A training run's report.html: the loss and validation charts, the memory table, whose
+    /// measured peaks are log.csv's, and the validation cases in the viewer.
     func testTrainingRunReport() throws {
         let cli = try CLIRunner.make()
         let data = try cli.syntheticBraTS(at: folder.appendingPathComponent("synth"), cases: 3, seed: 2)
@@ -209,7 +209,12 @@ final class ReportBrowserTests: XCTestCase {
         let log = try String(contentsOf: run.appendingPathComponent("log.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
         let rssPeak = log.compactMap { Int($0.split(separator: ",", omittingEmptySubsequences: false).last!) }.max()!
         XCTAssertTrue(page.contains(MemorySize.format(rssPeak)), "the measured RSS peak of log.csv")
-        let found = try checkPage(run.appendingPathComponent("report.html"), arguments: [])
+        // The validation cases (the final model's predictions) open in the viewer from their links.
+        let link = try XCTUnwrap(page.range(of: #"data-case=\\"[^\\]+"#, options: .regularExpression), "a validation case link")
+        let id = String(page[link].dropFirst("data-case=\\\"".count))
+        let found = try checkPage(run.appendingPathComponent("report.html"), arguments: ["--case", id])
         XCTAssertEqual(found["has_table"] as? Bool, false)
+        XCTAssertEqual(found["channels"] as? [String], ["T1", "T1ce", "T2", "FLAIR"])
+        try assertKeysMoveTheSlice(found)
     }
 }
