@@ -136,6 +136,12 @@ extension SegmentCommand {
             return try runNNUNetCase(item, predictor: predictor, output: output, progress: progress, label: output.lastPathComponent)
         }
         if planMemory { throw ValidationError("--plan-memory: plan with the NIfTI output (drop --output-type dicom-seg)") }
+        if memoryBudget != nil {
+            // The NIfTI label map's plan: the SEG's frames are made from the same label map.
+            let loaded = MemoryLedger.shared.currentBytes
+            let peak = try predictor.plannedPeak(item, outputs: NNUNetOutputs(labelMap: output, saveProbabilities: false, probabilitiesNIfTI: nil))
+            try checkBudget(folders[0].path, loaded: loaded, peak: peak)
+        }
         let started = Date()
         let prediction = try predictor.predict(item, probabilities: false) { done, total in
             progress.show("\(output.lastPathComponent): window \(done)/\(total)", final: done == total)

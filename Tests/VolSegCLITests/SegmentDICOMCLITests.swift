@@ -181,5 +181,12 @@ final class SegmentDICOMCLITests: XCTestCase {
         let values = Dictionary(uniqueKeysWithValues: segmentation.segments.map { ($0.number, $0.number) })
         XCTAssertEqual(try segmentation.labelMap(on: a.header, labelOfSegment: values).toArray(), a.voxels.toArray())
         XCTAssertFalse(segmentation.segments.map(\.label).contains { $0.hasPrefix("label ") }, "dataset.json's names: \(segmentation.segments)")
+        // A budget the plan exceeds is refused before any work, the SEG output too.
+        let refused = out("refused.dcm")
+        result = try cli.run(["segment", "-i", series("ct_axial"), "--output-type", "dicom-seg", "-o", refused.path,
+                              "--memory-budget", "1MiB"] + common)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--memory-budget"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
     }
 }
