@@ -105,11 +105,8 @@ extern "C" long vs_dicom_item_count(VSDicomFile *file, const uint32_t *tags, con
     return long(static_cast<DcmSequenceOfItems *>(element)->card());
 }
 
-extern "C" int vs_dicom_transfer_syntax(VSDicomFile *file, char *uid, size_t uidSize, char *name, size_t nameSize) {
-    DcmXfer xfer(file->original);
-    writeMessage(uid, uidSize, xfer.getXferID());
-    writeMessage(name, nameSize, xfer.getXferName());
-    return xfer.isEncapsulated() ? 1 : 0;
+extern "C" void vs_dicom_transfer_syntax(VSDicomFile *file, char *uid, size_t uidSize) {
+    writeMessage(uid, uidSize, DcmXfer(file->original).getXferID());
 }
 
 extern "C" int vs_dicom_pixels(VSDicomFile *file, const uint8_t **data, size_t *bytes, char *message, size_t messageSize) {

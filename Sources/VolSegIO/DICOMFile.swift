@@ -20,7 +20,6 @@ public struct DICOMTag: Hashable, Sendable, CustomStringConvertible {
     static let seriesDescription = DICOMTag(0x0008, 0x103E)
     static let patientID = DICOMTag(0x0010, 0x0020)
     static let sliceThickness = DICOMTag(0x0018, 0x0050)
-    static let spacingBetweenSlices = DICOMTag(0x0018, 0x0088)
     static let gantryDetectorTilt = DICOMTag(0x0018, 0x1120)
     static let studyInstanceUID = DICOMTag(0x0020, 0x000D)
     static let seriesInstanceUID = DICOMTag(0x0020, 0x000E)
@@ -87,8 +86,7 @@ final class DICOMFile {
 
     /// The element's value as text (multi-valued elements joined by backslashes), or nil when absent.
     func string(_ tag: DICOMTag, in steps: [DICOMItemStep] = []) -> String? {
-        let tags = steps.map(\.sequence.packed) + [tag.packed]
-        let items = steps.map { UInt32($0.item) } + [0]
+        let (tags, items) = Self.path(tag, in: steps)
         let length = vs_dicom_string(handle, tags, items, Int32(tags.count), nil, 0)
         guard length >= 0 else { return nil }
         var buffer = [CChar](repeating: 0, count: length + 1)
@@ -98,17 +96,37 @@ final class DICOMFile {
 
     /// Whether the element is present, without reading its value.
     func has(_ tag: DICOMTag, in steps: [DICOMItemStep] = []) -> Bool {
-        let tags = steps.map(\.sequence.packed) + [tag.packed]
-        let items = steps.map { UInt32($0.item) } + [0]
+        let (tags, items) = Self.path(tag, in: steps)
         return vs_dicom_has(handle, tags, items, Int32(tags.count)) != 0
     }
 
     /// The number of items of a sequence, or nil when it is absent.
     func itemCount(_ sequence: DICOMTag, in steps: [DICOMItemStep] = []) -> Int? {
-        let tags = steps.map(\.sequence.packed) + [sequence.packed]
-        let items = steps.map { UInt32($0.item) } + [0]
+        let (tags, items) = Self.path(sequence, in: steps)
         let count = vs_dicom_item_count(handle, tags, items, Int32(tags.count))
         return count >= 0 ? count : nil
+    }
+
+    /// The C bridge's form of a path: the tags, and the item to enter in each (the last unused).
+    private static func path(_ tag: DICOMTag, in steps: [DICOMItemStep]) -> (tags: [UInt32], items: [UInt32]) {
+        (steps.map(\.sequence.packed) + [tag.packed], steps.map { UInt32($0.item) } + [0])
+    }
+
+    /// Whether the Per-frame Functional Groups Sequence has one item for each of `frames` frames,
+    /// as an enhanced (multi-frame) object must.
+    func hasPerFrameGroups(frames: Int) -> Bool {
+        itemCount(.perFrameFunctionalGroups) == frames
+    }
+
+    /// The path to functional group `sequence` of frame `frame` (0-based) that holds `tag`: the
+    /// frame's own item of the Per-frame Functional Groups Sequence, else the Shared one, as the
+    /// standard orders them; nil when neither has it.
+    func functionalGroup(_ sequence: DICOMTag, holding tag: DICOMTag, frame: Int) -> [DICOMItemStep]? {
+        for outer in [DICOMItemStep(sequence: .perFrameFunctionalGroups, item: frame), DICOMItemStep(sequence: .sharedFunctionalGroups, item: 0)] {
+            let steps = [outer, DICOMItemStep(sequence: sequence, item: 0)]
+            if string(tag, in: steps) != nil { return steps }
+        }
+        return nil
     }
 
     /// The element's numbers (DS, IS, US, ...), or nil when absent or empty. Throws when a value
@@ -140,11 +158,11 @@ final class DICOMFile {
         return values
     }
 
-    /// The transfer syntax the file is stored in, and whether it is encapsulated (compressed).
-    var transferSyntax: (uid: String, name: String, encapsulated: Bool) {
-        var uid = [CChar](repeating: 0, count: 128), name = [CChar](repeating: 0, count: 256)
-        let encapsulated = vs_dicom_transfer_syntax(handle, &uid, uid.count, &name, name.count) != 0
-        return (String(cString: uid), String(cString: name), encapsulated)
+    /// The UID of the transfer syntax the file is stored in.
+    var transferSyntaxUID: String {
+        var uid = [CChar](repeating: 0, count: 128)
+        vs_dicom_transfer_syntax(handle, &uid, uid.count)
+        return String(cString: uid)
     }
 
     /// Pixel Data decoded to native samples (every frame), lent from DCMTK's memory for `body`.

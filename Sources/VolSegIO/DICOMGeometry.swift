@@ -98,12 +98,6 @@ public enum DICOMGeometry {
         (rows - 1 - row) * columns + column
     }
 
-    /// The LPS position of voxel (column, row, slice) of a grid, the inverse of `affine`'s flip.
-    public static func lpsPosition(of voxel: [Double], affine: NIfTIAffine) -> [Double] {
-        let ras = affine.apply(voxel)
-        return [-ras[0], -ras[1], ras[2]]
-    }
-
     public static func sliceNormal(_ orientation: [Double]) -> [Double] {
         let r = Array(orientation[0..<3]), c = Array(orientation[3..<6])
         return [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]]

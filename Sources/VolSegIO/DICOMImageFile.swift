@@ -75,7 +75,7 @@ public struct DICOMImageFile: Sendable {
         seriesNumber = try file.number(.seriesNumber).map { Int($0) }
         modality = file.string(.modality) ?? ""
         patientID = file.string(.patientID) ?? ""
-        transferSyntax = file.transferSyntax.uid
+        transferSyntax = file.transferSyntaxUID
         photometricInterpretation = file.string(.photometricInterpretation) ?? ""
         let samples = try file.number(.samplesPerPixel).map { Int($0) } ?? 1
         guard samples == 1, ["MONOCHROME1", "MONOCHROME2"].contains(photometricInterpretation) else {
@@ -99,8 +99,12 @@ public struct DICOMImageFile: Sendable {
         let instance = try file.number(.instanceNumber).map { Int($0) }
         let sopInstance = file.string(.sopInstanceUID) ?? ""
         if frames > 1 || file.itemCount(.perFrameFunctionalGroups) != nil {
+            guard file.hasPerFrameGroups(frames: frames) else {
+                throw DICOMError.badElement(path: path, tag: .perFrameFunctionalGroups, value: "",
+                                            reason: "the Per-frame Functional Groups Sequence needs one item for each of the \(frames) frames")
+            }
             planes = try (0..<frames).map { frame in
-                try Self.enhancedPlane(file, frame: frame, frames: frames, rows: rows, columns: columns,
+                try Self.enhancedPlane(file, frame: frame, rows: rows, columns: columns,
                                        sopClass: sopClass, sopInstance: sopInstance, instance: instance)
             }
         } else {
@@ -114,22 +118,11 @@ public struct DICOMImageFile: Sendable {
         }
     }
 
-    /// A frame of an enhanced object: each functional group from the frame's own item of the
-    /// Per-frame Functional Groups Sequence, else from the Shared one, as the standard orders them.
-    static func enhancedPlane(_ file: DICOMFile, frame: Int, frames: Int, rows: Int, columns: Int,
+    /// A frame of an enhanced object, its functional groups found by `DICOMFile.functionalGroup`.
+    static func enhancedPlane(_ file: DICOMFile, frame: Int, rows: Int, columns: Int,
                               sopClass: String, sopInstance: String, instance: Int?) throws -> DICOMImagePlane {
-        let perFrame = DICOMItemStep(sequence: .perFrameFunctionalGroups, item: frame)
-        let shared = DICOMItemStep(sequence: .sharedFunctionalGroups, item: 0)
-        guard (file.itemCount(.perFrameFunctionalGroups) ?? 0) == frames else {
-            throw DICOMError.badElement(path: file.url.path, tag: .perFrameFunctionalGroups, value: "",
-                                        reason: "the Per-frame Functional Groups Sequence needs one item for each of the \(frames) frames")
-        }
         func group(_ sequence: DICOMTag, holding tag: DICOMTag) -> [DICOMItemStep]? {
-            for outer in [perFrame, shared] {
-                let steps = [outer, DICOMItemStep(sequence: sequence, item: 0)]
-                if file.string(tag, in: steps) != nil { return steps }
-            }
-            return nil
+            file.functionalGroup(sequence, holding: tag, frame: frame)
         }
         guard let positionSteps = group(.planePositionSequence, holding: .imagePositionPatient),
               let orientationSteps = group(.planeOrientationSequence, holding: .imageOrientationPatient),

@@ -80,7 +80,7 @@ public struct DICOMSegmentation {
         let rows = Int(try file.required(.rows, count: 1, what: "Rows")[0])
         let columns = Int(try file.required(.columns, count: 1, what: "Columns")[0])
         let frameCount = Int(try file.number(.numberOfFrames) ?? 1)
-        guard (file.itemCount(.perFrameFunctionalGroups) ?? 0) == frameCount else {
+        guard file.hasPerFrameGroups(frames: frameCount) else {
             throw DICOMError.notSegmentation(path: path, reason: "the Per-frame Functional Groups Sequence needs one item for each of the \(frameCount) frames")
         }
         let maximum = type == "FRACTIONAL" ? (try file.number(DICOMTag(0x0062, 0x000E)) ?? 255) : 1
@@ -92,13 +92,11 @@ public struct DICOMSegmentation {
                 throw DICOMError.notSegmentation(path: path, reason: "Pixel Data holds \(bytes.count) bytes where \(frameCount) frames need \(needed)")
             }
             return try (0..<frameCount).map { f in
-                let perFrame = DICOMItemStep(sequence: .perFrameFunctionalGroups, item: f)
-                let shared = DICOMItemStep(sequence: .sharedFunctionalGroups, item: 0)
                 func steps(_ sequence: DICOMTag, holding tag: DICOMTag) throws -> [DICOMItemStep] {
-                    for outer in [perFrame, shared] where file.string(tag, in: [outer, DICOMItemStep(sequence: sequence, item: 0)]) != nil {
-                        return [outer, DICOMItemStep(sequence: sequence, item: 0)]
+                    guard let steps = file.functionalGroup(sequence, holding: tag, frame: f) else {
+                        throw DICOMError.notSegmentation(path: path, reason: "frame \(f + 1) has no \(tag)")
                     }
-                    throw DICOMError.notSegmentation(path: path, reason: "frame \(f + 1) has no \(tag)")
+                    return steps
                 }
                 let segment = type == "LABELMAP" ? nil
                     : try file.number(.referencedSegmentNumber, in: try steps(.segmentIdentificationSequence, holding: .referencedSegmentNumber))!

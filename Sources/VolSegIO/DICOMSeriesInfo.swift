@@ -12,12 +12,13 @@ public struct DICOMSeriesInfo: Sendable {
     public let chosen: DICOMSeriesVolume?
 
     public static func read(_ folder: URL, seriesUID: String?) throws -> DICOMSeriesInfo {
-        let (found, nonImage) = try DICOMSeriesReader.survey(folder)
+        let surveyed = try DICOMSeriesReader.survey(folder)
+        let (found, nonImage) = surveyed
         guard !found.isEmpty else { throw DICOMError.noImages(folder: folder.path, nonImage: nonImage) }
         let summaries = DICOMSeriesReader.summaries(found)
         var chosen: DICOMSeriesVolume?
         if seriesUID != nil || found.count == 1 {
-            chosen = try DICOMSeriesReader.read(folder, seriesUID: seriesUID)
+            chosen = try DICOMSeriesReader.read(folder, surveyed: surveyed, seriesUID: seriesUID)
         }
         return DICOMSeriesInfo(folder: folder.path, series: summaries, nonImage: nonImage,
                                volume: chosen.map { NIfTIInfo(volume: $0.volume) }, chosen: chosen)

@@ -85,7 +85,13 @@ public enum DICOMSeriesReader {
     /// named error for an empty folder, several series without `seriesUID`, and every geometry
     /// or pixel problem (`DICOMGeometry.order`, `DICOMPixelDecoding`).
     public static func read(_ folder: URL, seriesUID: String? = nil) throws -> DICOMSeriesVolume {
-        let (series, nonImage) = try survey(folder)
+        try read(folder, surveyed: try survey(folder), seriesUID: seriesUID)
+    }
+
+    /// As `read(_:seriesUID:)`, from the folder's `survey` already made.
+    public static func read(_ folder: URL, surveyed: (series: [String: [DICOMImageFile]], nonImage: [String]),
+                            seriesUID: String?) throws -> DICOMSeriesVolume {
+        let (series, nonImage) = surveyed
         guard !series.isEmpty else { throw DICOMError.noImages(folder: folder.path, nonImage: nonImage) }
         let listed = summaries(series).map(\.description)
         let files: [DICOMImageFile]

@@ -102,7 +102,7 @@ public enum EvaluationReportPage {
             (stacked!.data + c * size).update(from: source, count: size)
             names.append(channel.modality)
         }
-        let isCT = names.contains { $0.uppercased().contains("CT") }
+        let isCT = ViewerVolume.isCT(channelNames: names)
         // Several channels share one case's byte budget: the grid shrinks by the cube root of
         // their number (a 4-channel BraTS case: at most 71 voxels along an axis).
         let maximumSize = Int((Double(ViewerVolume.defaultMaximumSize) / cbrt(Double(max(1, names.count)))).rounded())

@@ -14,7 +14,7 @@ public enum ReportPage {
             <html lang="en">
             <head>
             <meta charset="utf-8">
-            <title>\(escapedText(title))</title>
+            <title>\(escaped(title))</title>
             <style>
             \(css)</style>
             </head>
@@ -46,8 +46,10 @@ public enum ReportPage {
         json.replacingOccurrences(of: "</", with: "<\\/")
     }
 
-    static func escapedText(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    /// Text for HTML content or an attribute value.
+    static func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     /// A JSON value's text: objects with sorted keys, NaN and infinities as null (undefined).

@@ -92,15 +92,15 @@ public enum TrainingReportPage {
             ("measured ledger peak", MemorySize.format(measuredLedger)),
             ("measured resident peak (RSS)", MemorySize.format(measuredRSS)),
         ]
-        let table = "<table class=\"memory\">" + rows.map { "<tr><td>\(escaped($0.0))</td><td>\(escaped($0.1))</td></tr>" }.joined() + "</table>"
+        let table = "<table class=\"memory\">" + rows.map { "<tr><td>\(ReportPage.escaped($0.0))</td><td>\(ReportPage.escaped($0.1))</td></tr>" }.joined() + "</table>"
         var sections: [[String: Any]] = [["title": "Loss", "html": loss],
                                          ["title": "Validation", "html": validated.isEmpty ? "<p>no validation cases</p>" : dice],
                                          ["title": "Memory", "html": table]]
         var inline: [String: Any] = [:]
         if !cases.isEmpty {
-            let header = "<tr><th>validation case (final model)</th>" + structures.map { "<th>Dice \(escaped($0))</th>" }.joined() + "</tr>"
+            let header = "<tr><th>validation case (final model)</th>" + structures.map { "<th>Dice \(ReportPage.escaped($0))</th>" }.joined() + "</tr>"
             let rows = cases.map { item in
-                "<tr><td><a href=\"#\" data-case=\"\(escaped(item.id))\">\(escaped(item.id))</a></td>"
+                "<tr><td><a href=\"#\" data-case=\"\(ReportPage.escaped(item.id))\">\(ReportPage.escaped(item.id))</a></td>"
                     + item.dice.map { "<td>\($0.isNaN ? "undefined" : String(format: "%.4f", $0))</td>" }.joined() + "</tr>"
             }.joined()
             sections.append(["title": "Validation cases", "html": "<table>\(header)\(rows)</table>"])
@@ -125,7 +125,7 @@ public enum TrainingReportPage {
         let x0 = xs.min()!, x1 = max(xs.max()!, x0 + 1), y0 = min(ys.min()!, 0), y1 = max(ys.max()!, y0 + 1e-6)
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
-        var svg = "<svg class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escaped(title))\">"
+        var svg = "<svg class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(ReportPage.escaped(title))\">"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(width - left - right)\" height=\"\(height - top - bottom)\" fill=\"#fff\" stroke=\"#999\"/>"
         for (value, y) in [(y0, py(y0)), (y1, py(y1))] {
             svg += "<text x=\"\(left - 4)\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"11\">\(String(format: "%.4g", value))</text>"
@@ -133,19 +133,14 @@ public enum TrainingReportPage {
         for (value, x) in [(x0, px(x0)), (x1, px(x1))] {
             svg += "<text x=\"\(x)\" y=\"\(height - bottom + 14)\" text-anchor=\"middle\" font-size=\"11\">\(String(format: "%.4g", value))</text>"
         }
-        svg += "<text x=\"\((left + width - right) / 2)\" y=\"\(height - 4)\" text-anchor=\"middle\" font-size=\"12\">\(escaped(xLabel))</text>"
-        svg += "<text x=\"12\" y=\"\((top + height - bottom) / 2)\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 12 \((top + height - bottom) / 2))\">\(escaped(yLabel))</text>"
+        svg += "<text x=\"\((left + width - right) / 2)\" y=\"\(height - 4)\" text-anchor=\"middle\" font-size=\"12\">\(ReportPage.escaped(xLabel))</text>"
+        svg += "<text x=\"12\" y=\"\((top + height - bottom) / 2)\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 12 \((top + height - bottom) / 2))\">\(ReportPage.escaped(yLabel))</text>"
         for (n, (name, values, colourIndex)) in series.enumerated() {
             let colour = colours[colourIndex % colours.count]
             let path = values.filter { $0.0.isFinite && $0.1.isFinite }.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
-            svg += "<polyline data-series=\"\(escaped(name))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
-            svg += "<text x=\"\(left + 8)\" y=\"\(top + 14 + 14 * Double(n))\" font-size=\"11\" fill=\"\(colour)\">\(escaped(name))</text>"
+            svg += "<polyline data-series=\"\(ReportPage.escaped(name))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
+            svg += "<text x=\"\(left + 8)\" y=\"\(top + 14 + 14 * Double(n))\" font-size=\"11\" fill=\"\(colour)\">\(ReportPage.escaped(name))</text>"
         }
         return svg + "</svg>"
-    }
-
-    static func escaped(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

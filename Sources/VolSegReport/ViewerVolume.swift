@@ -30,6 +30,11 @@ public struct ViewerVolume {
 
     public static let defaultMaximumSize = 112
 
+    /// Whether channels of these modality names are CT (windowed in HU, not by percentiles).
+    public static func isCT(channelNames: [String]) -> Bool {
+        channelNames.contains { $0.uppercased().contains("CT") }
+    }
+
     /// `image` ([C, D, H, W], channel names `channelNames`) and the label maps share one grid,
     /// `header`'s; a label map on another grid is an error naming it.
     public init(header: NIfTIHeader, image: Tensor?, channelNames: [String], isCT: Bool,

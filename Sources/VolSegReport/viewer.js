@@ -91,7 +91,12 @@
       return el("tr", { "data-case": item.id }, cells);
     });
     holder.appendChild(el("table", { id: "case-table" }, [el("thead", {}, [header]), el("tbody", {}, rows)]));
-    holder.querySelectorAll("a[data-case]").forEach(a => a.addEventListener("click", event => {
+    openCasesFromLinks(holder);
+  }
+
+  // Links with data-case (the table's, a training report's section) open that case in the viewer.
+  function openCasesFromLinks(root) {
+    root.querySelectorAll("a[data-case]").forEach(a => a.addEventListener("click", event => {
       event.preventDefault();
       openCase(a.getAttribute("data-case"));
     }));
@@ -412,10 +417,7 @@
       body.innerHTML = section.html;
       box.appendChild(body);
       document.getElementById("table-section").before(box);
-      body.querySelectorAll("a[data-case]").forEach(a => a.addEventListener("click", event => {
-        event.preventDefault();
-        openCase(a.getAttribute("data-case"));
-      }));
+      openCasesFromLinks(body);
     }
     if (report.cases.length > 1 || report.table) {
       buildSummary();

@@ -115,7 +115,7 @@ struct TrainCommand: ParsableCommand {
         let log = try TrainingLog.read(run.appendingPathComponent("log.csv"))
         let (structures, steps) = TrainingReportPage.steps(header: log.header, rows: log.rows)
         let plan = summary.plan
-        let isCT = summary.modalities.contains { $0.uppercased().contains("CT") }
+        let isCT = ViewerVolume.isCT(channelNames: summary.modalities)
         let cases = try summary.validationPreviews.map { preview -> TrainingReportPage.Case in
             let header = preview.image.header
             let volume = try ViewerVolume(header: header, image: preview.image.voxels, channelNames: summary.modalities, isCT: isCT,

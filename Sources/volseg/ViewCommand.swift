@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VolSegCore
 import VolSegIO
+import VolSegInference
 import VolSegReport
 
 struct ViewCommand: ParsableCommand {
@@ -56,35 +57,26 @@ struct ViewCommand: ParsableCommand {
             names = [read.firstFile.modality.isEmpty ? "image" : read.firstFile.modality]
         } else {
             if series != nil { throw ValidationError("--series chooses a series of a DICOM folder; \(first.path) is a file") }
-            image = try readChannels(images.map { URL(fileURLWithPath: $0) })
             names = images.map { NIfTIFileName.stem(URL(fileURLWithPath: $0).lastPathComponent) ?? $0 }
+            if images.count == 1 {
+                image = try NIfTIReader.read(first)
+                try image.requireThreeDimensional()
+            } else {
+                // Several files are the channels, read as `segment` reads them.
+                image = try SegmenterInput.readChannels(images.map { URL(fileURLWithPath: $0) }, modalities: names)
+            }
         }
         var layers: [(name: String, labels: NIfTIVolume)] = []
         var labelNames: [Int: String] = [:]
         if let ref { layers.append(("reference", try readLabels(URL(fileURLWithPath: ref), on: image, names: &labelNames))) }
         if let mask { layers.append(("prediction", try readLabels(URL(fileURLWithPath: mask), on: image, names: &labelNames))) }
         // CT by name, or by Hounsfield values (air at -1000) no MRI has.
-        let isCT = names.contains { $0.uppercased().contains("CT") }
+        let isCT = ViewerVolume.isCT(channelNames: names)
             || UnsafeBufferPointer(start: image.voxels.data, count: image.voxels.count).contains { $0 < -500 }
         let page = try CaseViewPage.html(title: "VolSeg view: \(first.lastPathComponent)", caseName: first.lastPathComponent, header: image.header, image: image.voxels,
                                          channelNames: names, isCT: isCT, layers: layers, labelNames: labelNames, maximumSize: maxSize)
         try AtomicFile.write(Data(page.utf8), to: out)
         print("wrote \(out.path)")
-    }
-
-    func readChannels(_ files: [URL]) throws -> NIfTIVolume {
-        let first = try NIfTIReader.read(files[0])
-        try first.requireThreeDimensional()
-        guard files.count > 1 else { return first }
-        let size = first.voxels.count
-        let stacked = Tensor.empty([files.count] + first.spatialShape)
-        stacked.data.update(from: first.voxels.data, count: size)
-        for (c, file) in files.enumerated().dropFirst() {
-            let volume = try NIfTIReader.read(file)
-            try volume.requireSameGrid(as: first)
-            (stacked.data + c * size).update(from: volume.voxels.data, count: size)
-        }
-        return NIfTIVolume(header: first.header, voxels: stacked, path: first.path)
     }
 
     /// A label map on the image's grid: NIfTI (same shape), or a DICOM Segmentation placed on the

@@ -88,8 +88,8 @@ final class SegmentDICOMCLITests: XCTestCase {
 
     func testSeriesChoiceAndChannelGeometry() throws {
         let cli = try CLIRunner.make()
-        let uids = try DICOMSeriesReader.survey(URL(fileURLWithPath: series("ct_two_series"))).series.keys.sorted()
-        let both = DICOMSeriesReader.summaries(try DICOMSeriesReader.survey(URL(fileURLWithPath: series("ct_two_series"))).series)
+        let found = try DICOMSeriesReader.survey(URL(fileURLWithPath: series("ct_two_series"))).series
+        let uids = found.keys.sorted(), both = DICOMSeriesReader.summaries(found)
         var result = try cli.run(["segment", "-i", series("ct_two_series"), "-m", Self.model.path, "-o", out("a.nii.gz").path])
         XCTAssertNotEqual(result.status, 0)
         for uid in uids { XCTAssertTrue(result.stderr.contains(uid), result.stderr) }

@@ -34,9 +34,8 @@ int vs_dicom_has(VSDicomFile *file, const uint32_t *tags, const uint32_t *items,
 /// when it is absent.
 long vs_dicom_item_count(VSDicomFile *file, const uint32_t *tags, const uint32_t *items, int depth);
 
-/// The transfer syntax the file was stored in (its UID), and whether this build of DCMTK can
-/// decode it to native pixels.
-int vs_dicom_transfer_syntax(VSDicomFile *file, char *uid, size_t uidSize, char *name, size_t nameSize);
+/// The UID of the transfer syntax the file was stored in.
+void vs_dicom_transfer_syntax(VSDicomFile *file, char *uid, size_t uidSize);
 
 /// Decodes Pixel Data (all frames) to native little-endian samples. Returns 0 and a pointer into
 /// the file's memory (valid until vs_dicom_close) and its length in bytes, or non-zero with the
