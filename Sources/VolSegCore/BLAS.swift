@@ -2,10 +2,13 @@ import CBLAS
 import CVolSegKernels
 import Foundation
 
-/// Which implementation runs a GEMM: one of our kernels (Sources/CVolSegKernels) or OpenBLAS.
+/// Which implementation runs a GEMM: one of our kernels (Sources/CVolSegKernels) or OpenBLAS; or,
+/// for a convolution the direct kernel takes (`ConvDirect`), that kernel, logged as the implicit
+/// GEMM it computes (Cout x output voxels x Cin kD kH kW).
 public enum GEMMKernel: String, Sendable {
     case avx512, avx2
     case openBLAS = "openblas"
+    case directConvolution = "direct-conv-avx2"
 }
 
 /// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and

@@ -5,8 +5,9 @@ import Foundation
 /// value for all axes or one per axis (D, H, W); padding is zeros on both sides.
 ///
 /// The kernel is chosen from the shapes: depthwise (groups == Cin == Cout) runs a direct SIMD
-/// kernel; every other case is a GEMM, straight on the input for 1x1x1 stride-1 convolutions and
-/// on bounded im2col panels otherwise. Backward computes only the gradients that are needed.
+/// kernel; stride-1 convolutions run the direct AVX2 kernel where our AVX2 code is in use
+/// (`ConvDirect`); every other case is a GEMM, straight on the input for 1x1x1 stride-1
+/// convolutions and on bounded im2col panels otherwise. Backward computes only the gradients that are needed.
 public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1],
                    padding: [Int] = [0], groups: Int = 1) -> Tensor {
     let geometry = ConvGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
@@ -46,6 +47,9 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
 /// Picks the kernel of each part of a (non-depthwise) convolution.
 enum ConvKernels {
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        if ConvDirect.applies(g) {
+            return ConvDirect.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)
+        }
         if ConvShiftedGEMM.applies(g) {
             return ConvShiftedGEMM.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)
         }

@@ -11,6 +11,9 @@ public enum ConvTuning {
     nonisolated(unsafe) public static var shiftedPanel = true
     /// Each worker thread runs its own slabs with a single-threaded GEMM.
     nonisolated(unsafe) public static var workerGEMM = true
+    /// Stride-1 convolutions run the direct kernel (`ConvDirect`) where it applies; the
+    /// environment's `VOLSEG_CONV=gemm` turns it off for the run.
+    nonisolated(unsafe) public static var directKernel = ProcessInfo.processInfo.environment["VOLSEG_CONV"]?.lowercased() != "gemm"
 }
 
 /// How a convolution's output rows are cut into slabs whose im2col panel fits the budget.

@@ -18,7 +18,7 @@ public enum GEMMShapeLog {
             .sorted { $0.entry.m * $0.entry.n * $0.entry.k * $0.calls > $1.entry.m * $1.entry.n * $1.entry.k * $1.calls }
     }
 
-    static func note(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, kernel: GEMMKernel) {
-        tally.add { $0[Entry(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, kernel: kernel), default: 0] += 1 }
+    static func note(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, kernel: GEMMKernel, calls: Int = 1) {
+        tally.add { $0[Entry(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, kernel: kernel), default: 0] += calls }
     }
 }

@@ -28,6 +28,13 @@ final class Conv3dTests: XCTestCase {
         Case(name: "grouped_k3", input: [1, 4, 4, 5, 6], outputChannels: 6, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], groups: 2),
         Case(name: "k2s3_no_bias", input: [1, 2, 8, 7, 8], outputChannels: 3, kernel: [2, 2, 2], stride: [3, 3, 3], padding: [0, 0, 0], bias: false),
         Case(name: "k3p2", input: [1, 2, 3, 4, 5], outputChannels: 2, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [2, 2, 2]),
+        // The direct kernel's edges: a channel block cut short (13 = 6 + 6 + 1), rows whose vectors
+        // pair across rows (21 wide: 3 vectors a row), an odd number of rows, kW = 1 under kD = 3,
+        // and outputs exactly 8 wide.
+        Case(name: "direct_cout13_w21", input: [1, 3, 3, 5, 21], outputChannels: 13, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]),
+        Case(name: "direct_k311", input: [2, 2, 5, 3, 9], outputChannels: 7, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
+        Case(name: "direct_p0_w8", input: [2, 2, 4, 5, 10], outputChannels: 6, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0], bias: false),
+        Case(name: "direct_k5p2_grouped", input: [1, 4, 6, 7, 17], outputChannels: 8, kernel: [5, 3, 5], stride: [1, 1, 1], padding: [2, 1, 2], groups: 2),
     ]
 
     func testForwardAndGradientsMatchFloat64Reference() {
@@ -37,10 +44,14 @@ final class Conv3dTests: XCTestCase {
     }
 
     /// The kernel variants (plain im2col, W-shifted panel; slabs in order with a threaded GEMM, or
-    /// spread over workers) are interchangeable: each must match the reference on every case.
+    /// spread over workers; the direct kernel where this CPU runs it) are interchangeable: each
+    /// must match the reference on every case.
     func testEveryKernelVariantMatchesTheReference() {
-        let saved = (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes)
-        defer { (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes) = saved }
+        let saved = (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes, ConvTuning.directKernel)
+        defer { (ConvTuning.shiftedPanel, ConvTuning.workerGEMM, ConvTuning.panelBudgetBytes, ConvTuning.directKernel) = saved }
+        ConvTuning.directKernel = true
+        for c in Self.cases { check(c) }
+        ConvTuning.directKernel = false
         for (shifted, workers) in [(false, false), (false, true), (true, false), (true, true)] {
             ConvTuning.shiftedPanel = shifted
             ConvTuning.workerGEMM = workers
@@ -48,6 +59,25 @@ final class Conv3dTests: XCTestCase {
                 ConvTuning.panelBudgetBytes = budget
                 for c in Self.cases { check(c) }
             }
+        }
+    }
+
+    /// Where our AVX2 code is in use, stride-1 convolutions (and their input gradients) go to the
+    /// direct kernel, the weight gradient to a GEMM; elsewhere no convolution goes there.
+    func testStrideOneConvolutionsTakeTheDirectKernelOnAVX2() {
+        let x = seededTensor([1, 3, 4, 5, 9], seed: 5), w = seededTensor([4, 3, 3, 3, 3], seed: 6)
+        x.requiresGrad = true; w.requiresGrad = true
+        let log = GEMMShapeLog.record {
+            conv3d(x, weight: w, padding: [1]).sum().backward()
+            _ = conv3d(x, weight: w, stride: [2], padding: [1])
+        }
+        let direct = log.filter { $0.entry.kernel == .directConvolution }
+        if BLAS.ownISA == .avx2 && ConvTuning.directKernel {
+            XCTAssertEqual(direct.map(\.entry.m).sorted(), [3, 4], "forward (Cout 4) and input gradient (Cin 3): \(log)")
+            XCTAssertEqual(direct.map(\.calls), [1, 1])
+            XCTAssertTrue(log.contains { $0.entry.kernel != .directConvolution }, "the weight gradient and the stride-2 forward are GEMMs")
+        } else {
+            XCTAssertTrue(direct.isEmpty, "\(log)")
         }
     }
 

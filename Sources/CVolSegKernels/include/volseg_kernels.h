@@ -30,6 +30,31 @@ int volseg_cpu_supports_avx2_fma(void);
 /// 1 when the CPU has AVX-512F, else 0.
 int volseg_cpu_supports_avx512f(void);
 
+/// A stride-1 3D convolution of one batch item and one group, for the direct kernel
+/// (conv_direct_avx2.c): input [cin][d][h][w], weight [cout][cin][kd][kh][kw], zero padding
+/// pd, ph, pw on both sides; the output is [cout][d + 2pd - kd + 1][h + 2ph - kh + 1][w + 2pw - kw + 1].
+typedef struct volseg_conv_shape {
+    int cin, d, h, w, cout, kd, kh, kw, pd, ph, pw;
+} volseg_conv_shape;
+
+/// Blocks of output channels (the tile's 4 or 6 rows) the packed weight holds: the unit
+/// `volseg_conv_direct_pack` packs.
+long volseg_conv_direct_weight_blocks(const volseg_conv_shape *s);
+/// Floats of the packed weight: blocks x tile rows x cin x kd x kh x kw (rows past cout are zeros).
+long volseg_conv_direct_packed_count(const volseg_conv_shape *s);
+/// Floats of scratch one call of `volseg_conv3d_direct_avx2` needs: one panel of zero-padded input
+/// rows for up to 4 output rows (at most about 256 KiB where the channels allow).
+long volseg_conv_direct_scratch_count(const volseg_conv_shape *s);
+/// Packs blocks [block_begin, block_end) of `weight` into `packed` (callers may split the blocks
+/// over threads).
+void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, float *packed,
+                             long block_begin, long block_end);
+/// Output rows [row_begin, row_end) (row = od x OH + oh) of every output channel, plus `bias`
+/// (NULL for none), written to `y`. `panel` holds `volseg_conv_direct_scratch_count` floats and
+/// belongs to this call alone. Single-threaded; only call it where the CPU has AVX2 and FMA.
+void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, const float *packed,
+                               const float *bias, float *y, int row_begin, int row_end, float *panel);
+
 /// FMA peak probes (fma_peak.c): `iterations` rounds of 24 independent 16-lane FMAs (768 FLOPs a
 /// round) or 12 independent 8-lane FMAs (192 FLOPs a round). Only call each where the CPU has it.
 float volseg_fma_chains_avx512(long iterations);

@@ -1,0 +1,87 @@
+import CVolSegKernels
+import Foundation
+
+/// Stride-1 convolution by the direct AVX2 kernel (`CVolSegKernels/conv_direct_avx2.c`): each
+/// output row's inputs gathered once into a panel of zero-padded rows, a 6-channel x 16-output tile
+/// held in registers through every tap. The convolution's input gradient with stride 1 is itself
+/// such a convolution (`ConvKernels.inputGradientByConvolution`), so it runs here too; the weight
+/// gradient stays on the W-shifted GEMM.
+///
+/// It runs where our AVX2 kernel is the instruction set in use (`BLAS.ownISA`: a CPU without
+/// AVX-512, or `VOLSEG_ISA=avx2`). On AVX-512 CPUs our AVX-512 GEMM keeps the convolutions: this
+/// kernel uses 8-lane vectors and has not been measured there. Measured on the 2-core AMD EPYC
+/// (Zen 3) against the W-shifted panel with OpenBLAS's own Zen kernel, same run: see
+/// benchmarks/RESULTS.md. `VOLSEG_CONV=gemm` turns it off (a comparison and an escape hatch).
+///
+/// Every output value is one worker's sum in a fixed order, whatever the split: the forward is
+/// bit-reproducible across thread counts.
+enum ConvDirect {
+    static func applies(_ g: ConvGeometry) -> Bool {
+        ConvTuning.directKernel && BLAS.ownISA == .avx2
+            && g.stride == [1, 1, 1] && g.kernelVolume > 1 && fitsInt32(g) && scratchBytes(g) <= ConvTuning.panelBudgetBytes
+    }
+
+    /// The panels of all workers: held to the same budget as the GEMM paths' im2col panels, so a
+    /// convolution's scratch stays bounded whatever its size (a wider one goes to the GEMM path).
+    static func scratchBytes(_ g: ConvGeometry) -> Int {
+        guard fitsInt32(g) else { return .max }
+        var s = shape(g)
+        return workerCount(g) * volseg_conv_direct_scratch_count(&s) * MemoryLayout<Float>.stride
+    }
+
+    /// The C kernel takes its sizes and row indices as Int32.
+    static func fitsInt32(_ g: ConvGeometry) -> Bool {
+        let limit = Int(Int32.max)
+        return g.outputRows < limit && g.inputVolume < limit && g.outputVolume < limit
+            && g.groupInputChannels * g.kernelVolume < limit
+    }
+
+    static func shape(_ g: ConvGeometry) -> volseg_conv_shape {
+        let i32 = { (v: Int) in Int32(v) }
+        return volseg_conv_shape(cin: i32(g.groupInputChannels), d: i32(g.input[0]), h: i32(g.input[1]), w: i32(g.input[2]),
+                                 cout: i32(g.groupOutputChannels), kd: i32(g.kernel[0]), kh: i32(g.kernel[1]), kw: i32(g.kernel[2]),
+                                 pd: i32(g.padding[0]), ph: i32(g.padding[1]), pw: i32(g.padding[2]))
+    }
+
+    /// Workers: one per thread, each with its own rows of every (batch item, group) and its own
+    /// panels; at least two rows each (the kernel pairs rows).
+    static func workerCount(_ g: ConvGeometry) -> Int {
+        max(1, min(Parallel.threadCount, g.outputRows / 2))
+    }
+
+    static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        var s = shape(g)
+        let packedPerGroup = volseg_conv_direct_packed_count(&s)
+        let scratchPerWorker = volseg_conv_direct_scratch_count(&s)
+        let workers = workerCount(g)
+        let y = Tensor.empty(g.outputShape, planned: planned)
+        let packed = Tensor.empty([g.groups * packedPerGroup], planned: planned)
+        let scratch = Tensor.empty([workers * scratchPerWorker], planned: planned)
+        if planned { return y }
+        GEMMShapeLog.note(m: g.groupOutputChannels, n: g.outputVolume, k: g.patchSize, transposeA: false, transposeB: false,
+                          kernel: .directConvolution, calls: g.batch * g.groups)
+
+        let blocks = volseg_conv_direct_weight_blocks(&s)
+        let weightPerGroup = g.groupOutputChannels * g.patchSize
+        let wp = weight.data, pp = packed.data
+        Parallel.forEach(g.groups * blocks) { item in
+            let group = item / blocks, block = item % blocks
+            var s = s
+            volseg_conv_direct_pack(&s, wp + group * weightPerGroup, pp + group * packedPerGroup, block, block + 1)
+        }
+
+        let xp = x.data, yp = y.data, bp = bias?.data, sp = scratch.data, rows = g.outputRows
+        Parallel.forEach(workers) { worker in
+            var s = s
+            let begin = rows * worker / workers, end = rows * (worker + 1) / workers
+            for item in 0..<(g.batch * g.groups) {
+                let n = item / g.groups, group = item % g.groups
+                let input = xp + (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume
+                let output = yp + (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume
+                volseg_conv3d_direct_avx2(&s, input, pp + group * packedPerGroup, bp.map { UnsafePointer($0 + group * g.groupOutputChannels) },
+                                          output, Int32(begin), Int32(end), sp + worker * scratchPerWorker)
+            }
+        }
+        return y
+    }
+}
