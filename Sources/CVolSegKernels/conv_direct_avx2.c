@@ -47,13 +47,19 @@ typedef struct { int mr, nv, rows; } tile_plan;
 
 static long panel_rows_count(const volseg_conv_shape *s, int rows) { return (long)s->cin * s->kd * (s->kh + rows - 1); }
 
+// The most output rows (up to 4) whose shared panel stays within 256 KiB (half of L2), at least 1.
+static int most_group_rows(const volseg_conv_shape *s) {
+    int rows = 4;
+    while (rows > 1 && panel_rows_count(s, rows) * panel_width(s) * 4 > (256 << 10)) rows--;
+    return rows;
+}
+
 static tile_plan plan_tiles(const volseg_conv_shape *s) {
     static const int shapes[2][2] = {{6, 2}, {4, 3}};
-    const int per_row = (output_width(s) + 7) / 8;
+    const int per_row = (output_width(s) + 7) / 8, most = most_group_rows(s);
     tile_plan best = {6, 2, 1};
     double best_use = -1;
-    for (int rows = 1; rows <= 4; rows++) {
-        if (rows > 1 && panel_rows_count(s, rows) * panel_width(s) * 4 > (256 << 10)) break;
+    for (int rows = 1; rows <= most; rows++) {
         for (int t = 0; t < 2; t++) {
             const int mr = shapes[t][0], nv = shapes[t][1], vectors = rows * per_row;
             const double use = (double)s->cout / ((s->cout + mr - 1) / mr * mr) * vectors / ((vectors + nv - 1) / nv * nv);
@@ -245,6 +251,107 @@ AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, 
                 }
             }
         }
+        row += count;
+    }
+}
+
+// ---- Weight gradient ----
+//
+// dW[co][ci][kd][kh][kw] = sum over output rows and columns of gy[co][row][col] times the input
+// under tap (kd, kh, kw): the same panels, read against the gradient's rows instead of weights.
+// A tile is 4 output channels x the 3 taps kw of one panel row, summed over the group's output
+// vectors lane by lane; each worker adds its tiles into its own lane partials, which the caller
+// adds up (over workers, then lanes, in a fixed order: bit-reproducible). Only for kW = 3 and Cout
+// a multiple of 4 (the network's convolutions); others go to the GEMM.
+
+// One output vector of the weight-gradient tile: 3 loads of the panel (taps kw = 0, 1, 2), 4 of
+// the gradient (one per output channel), 12 FMAs; as TAP_4x3, in assembly for the registers.
+#define WEIGHT_TAP(g0, g1, g2, g3, p)                                                                 \
+    __asm__ volatile("vmovups (%[q]), %%ymm12\n\t"                                                    \
+                     "vmovups 4(%[q]), %%ymm13\n\t"                                                   \
+                     "vmovups 8(%[q]), %%ymm14\n\t"                                                   \
+                     "vmovups (%[h0]), %%ymm15\n\t"                                                   \
+                     "vfmadd231ps %%ymm12, %%ymm15, %[a00]\n\t"                                       \
+                     "vfmadd231ps %%ymm13, %%ymm15, %[a01]\n\t"                                       \
+                     "vfmadd231ps %%ymm14, %%ymm15, %[a02]\n\t"                                       \
+                     "vmovups (%[h1]), %%ymm15\n\t"                                                   \
+                     "vfmadd231ps %%ymm12, %%ymm15, %[a10]\n\t"                                       \
+                     "vfmadd231ps %%ymm13, %%ymm15, %[a11]\n\t"                                       \
+                     "vfmadd231ps %%ymm14, %%ymm15, %[a12]\n\t"                                       \
+                     "vmovups (%[h2]), %%ymm15\n\t"                                                   \
+                     "vfmadd231ps %%ymm12, %%ymm15, %[a20]\n\t"                                       \
+                     "vfmadd231ps %%ymm13, %%ymm15, %[a21]\n\t"                                       \
+                     "vfmadd231ps %%ymm14, %%ymm15, %[a22]\n\t"                                       \
+                     "vmovups (%[h3]), %%ymm15\n\t"                                                   \
+                     "vfmadd231ps %%ymm12, %%ymm15, %[a30]\n\t"                                       \
+                     "vfmadd231ps %%ymm13, %%ymm15, %[a31]\n\t"                                       \
+                     "vfmadd231ps %%ymm14, %%ymm15, %[a32]\n\t"                                       \
+                     : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a10] "+x"(a10),           \
+                       [a11] "+x"(a11), [a12] "+x"(a12), [a20] "+x"(a20), [a21] "+x"(a21),           \
+                       [a22] "+x"(a22), [a30] "+x"(a30), [a31] "+x"(a31), [a32] "+x"(a32)            \
+                     : [q] "r"(p), [h0] "r"(g0), [h1] "r"(g1), [h2] "r"(g2), [h3] "r"(g3)             \
+                     : "xmm12", "xmm13", "xmm14", "xmm15", "memory")
+
+// sums[j][kw] lanes += over the group's slots and vectors of gy[j][slot][vector] x
+// panel_row[slot][vector + kw], for the 4 output channels j; sums[j] lies j * sum_stride on.
+__attribute__((target("avx2,fma"), noinline)) static void
+weight_tile(int count, int vector_floats, int gy_stride, int wp, const float *gy, const float *panel_row, float *sums,
+            long sum_stride) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    for (int slot = 0; slot < count; slot++) {
+        const float *g = gy + (long)slot * vector_floats, *p = panel_row + (long)slot * wp;
+        for (int v = 0; v < vector_floats; v += 8)
+            WEIGHT_TAP(g + v, g + gy_stride + v, g + 2 * gy_stride + v, g + 3 * gy_stride + v, p + v);
+    }
+    const __m256 acc[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
+    for (int j = 0; j < 4; j++)
+        for (int k = 0; k < 3; k++) {
+            float *d = sums + j * sum_stride + k * 8;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), acc[j][k]));
+        }
+}
+
+int volseg_conv_direct_weight_grad_applies(const volseg_conv_shape *s) { return s->kw == 3 && s->cout % 4 == 0; }
+
+long volseg_conv_direct_weight_grad_scratch_count(const volseg_conv_shape *s) {
+    const int rows = most_group_rows(s), vector_floats = (output_width(s) + 7) / 8 * 8;
+    return panel_rows_count(s, rows) * panel_width(s) + (long)s->cout * rows * vector_floats;
+}
+
+long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s) {
+    return (long)s->cout * s->cin * s->kd * s->kh * 3 * 8;
+}
+
+AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
+                                                int row_begin, int row_end, float *scratch, float *sums) {
+    const int ow = output_width(s), oh_count = output_height(s), wp = panel_width(s), most = most_group_rows(s);
+    const int vector_floats = (ow + 7) / 8 * 8, gy_stride = most * vector_floats;
+    const long out_channel = (long)output_depth(s) * oh_count * ow;
+    const int planes = s->cin * s->kd, panel_rows = planes * s->kh;
+    const long sum_stride = (long)panel_rows * 3 * 8;
+    float *panel = scratch, *gy_rows = scratch + panel_rows_count(s, most) * wp;
+
+    for (int row = row_begin; row < row_end;) {
+        const int od = row / oh_count, oh = row % oh_count;
+        int count = most;
+        if (count > row_end - row) count = row_end - row;
+        if (count > oh_count - oh) count = oh_count - oh; // the rows of a group share one plane
+        const int span = s->kh + count - 1;
+        fill_panel(s, x, od, oh, count, panel);
+        // The group's gradient rows, zero past OW so the last vector adds nothing: [co][slot][vector_floats].
+        for (int co = 0; co < s->cout; co++)
+            for (int slot = 0; slot < count; slot++) {
+                float *d = gy_rows + (long)co * gy_stride + slot * vector_floats;
+                memcpy(d, gy + co * out_channel + (long)(row + slot) * ow, ow * sizeof(float));
+                memset(d + ow, 0, (vector_floats - ow) * sizeof(float));
+            }
+        for (int b = 0; b < s->cout / 4; b++)
+            for (int c = 0; c < planes; c++)
+                for (int kh = 0; kh < s->kh; kh++)
+                    weight_tile(count, vector_floats, gy_stride, wp, gy_rows + (long)b * 4 * gy_stride,
+                                panel + ((long)c * span + kh) * wp, sums + ((long)b * 4 * panel_rows + c * s->kh + kh) * 3 * 8,
+                                sum_stride);
         row += count;
     }
 }

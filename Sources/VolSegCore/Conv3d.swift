@@ -66,7 +66,9 @@ enum ConvKernels {
                 : ConvGEMM.inputGradient(gy, weight: w, geometry: g, planned: planned)
         }
         if needs.weight, let x {
-            result.weight = ConvShiftedGEMM.applies(g)
+            result.weight = ConvDirect.appliesToWeightGradient(g)
+                ? ConvDirect.weightGradient(gy, input: x, geometry: g, planned: planned)
+                : ConvShiftedGEMM.applies(g)
                 ? ConvShiftedGEMM.weightGradient(gy, input: x, geometry: g, planned: planned)
                 : ConvGEMM.weightGradient(gy, input: x, geometry: g, planned: planned)
         }

@@ -4,8 +4,10 @@ import Foundation
 /// Stride-1 convolution by the direct AVX2 kernel (`CVolSegKernels/conv_direct_avx2.c`): each
 /// output row's inputs gathered once into a panel of zero-padded rows, a 6-channel x 16-output tile
 /// held in registers through every tap. The convolution's input gradient with stride 1 is itself
-/// such a convolution (`ConvKernels.inputGradientByConvolution`), so it runs here too; the weight
-/// gradient stays on the W-shifted GEMM.
+/// such a convolution (`ConvKernels.inputGradientByConvolution`), so it runs here too. The weight
+/// gradient reads the same panels against the output gradient's rows (kW = 3, Cout a multiple of
+/// 4, and its per-worker lane partials, 8 floats per weight, within the scratch budget: the
+/// network's first two levels; deeper ones stay on the W-shifted GEMM).
 ///
 /// It runs where our AVX2 kernel is the instruction set in use (`BLAS.ownISA`: a CPU without
 /// AVX-512, or `VOLSEG_ISA=avx2`). On AVX-512 CPUs our AVX-512 GEMM keeps the convolutions: this
@@ -34,6 +36,14 @@ enum ConvDirect {
         let limit = Int(Int32.max)
         return g.outputRows < limit && g.inputVolume < limit && g.outputVolume < limit
             && g.groupInputChannels * g.kernelVolume < limit
+    }
+
+    static func appliesToWeightGradient(_ g: ConvGeometry) -> Bool {
+        guard applies(g) else { return false }
+        var s = shape(g)
+        guard volseg_conv_direct_weight_grad_applies(&s) != 0 else { return false }
+        let perWorker = volseg_conv_direct_weight_grad_scratch_count(&s) + g.groups * volseg_conv_direct_weight_grad_sums_count(&s)
+        return workerCount(g) * perWorker * MemoryLayout<Float>.stride <= ConvTuning.panelBudgetBytes
     }
 
     static func shape(_ g: ConvGeometry) -> volseg_conv_shape {
@@ -83,5 +93,49 @@ enum ConvDirect {
             }
         }
         return y
+    }
+
+    /// dL/dW: each worker adds its rows of every (batch item, group) into its own lane partials;
+    /// they are added up per weight over workers, then lanes, in a fixed order.
+    static func weightGradient(_ gy: Tensor, input x: Tensor, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        var s = shape(g)
+        let scratchPerWorker = volseg_conv_direct_weight_grad_scratch_count(&s)
+        let sumsPerGroup = volseg_conv_direct_weight_grad_sums_count(&s), sumsPerWorker = g.groups * sumsPerGroup
+        let workers = workerCount(g)
+        let gw = Tensor.empty(g.weightShape, planned: planned)
+        let scratch = Tensor.empty([workers * scratchPerWorker], planned: planned)
+        let sums = Tensor.zeros([workers * sumsPerWorker], planned: planned)
+        if planned { return gw }
+        GEMMShapeLog.note(m: g.groupOutputChannels, n: g.patchSize, k: g.outputVolume, transposeA: false, transposeB: true,
+                          kernel: .directConvolution, calls: g.batch * g.groups)
+
+        let xp = x.data, gyp = gy.data, sp = scratch.data, sums0 = sums.data, rows = g.outputRows
+        Parallel.forEach(workers) { worker in
+            var s = s
+            let begin = rows * worker / workers, end = rows * (worker + 1) / workers
+            for item in 0..<(g.batch * g.groups) {
+                let n = item / g.groups, group = item % g.groups
+                let input = xp + (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume
+                let gradient = gyp + (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume
+                volseg_conv3d_direct_weight_grad_avx2(&s, input, gradient, Int32(begin), Int32(end), sp + worker * scratchPerWorker,
+                                                      sums0 + worker * sumsPerWorker + group * sumsPerGroup)
+            }
+        }
+        // Partials [group][co][ci kd kh][kw][lane] -> weight [co][ci][kd][kh][kw] (kw = 3).
+        let out = gw.data, panelRows = g.groupInputChannels * g.kernel[0] * g.kernel[1]
+        Parallel.forEach(g.outputChannels) { co in
+            let group = co / g.groupOutputChannels, cog = co % g.groupOutputChannels
+            for r in 0..<panelRows {
+                for kw in 0..<3 {
+                    var total: Float = 0
+                    for worker in 0..<workers {
+                        let lanes = sums0 + worker * sumsPerWorker + group * sumsPerGroup + ((cog * panelRows + r) * 3 + kw) * 8
+                        for lane in 0..<8 { total += lanes[lane] }
+                    }
+                    out[(co * panelRows + r) * 3 + kw] = total
+                }
+            }
+        }
+        return gw
     }
 }

@@ -35,6 +35,10 @@ final class Conv3dTests: XCTestCase {
         Case(name: "direct_k311", input: [2, 2, 5, 3, 9], outputChannels: 7, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
         Case(name: "direct_p0_w8", input: [2, 2, 4, 5, 10], outputChannels: 6, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0], bias: false),
         Case(name: "direct_k5p2_grouped", input: [1, 4, 6, 7, 17], outputChannels: 8, kernel: [5, 3, 5], stride: [1, 1, 1], padding: [2, 1, 2], groups: 2),
+        // The direct weight gradient (kW 3, Cout per group a multiple of 4): two groups, two batch
+        // items, rows 11 wide (a part vector), planes of 6 rows (groups of 4 then 2).
+        Case(name: "direct_wgrad_grouped", input: [2, 4, 5, 6, 11], outputChannels: 8, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], groups: 2),
+        Case(name: "direct_wgrad_k233_p0", input: [1, 3, 4, 7, 9], outputChannels: 12, kernel: [2, 3, 3], stride: [1, 1, 1], padding: [0, 1, 0]),
     ]
 
     func testForwardAndGradientsMatchFloat64Reference() {
@@ -62,8 +66,8 @@ final class Conv3dTests: XCTestCase {
         }
     }
 
-    /// Where our AVX2 code is in use, stride-1 convolutions (and their input gradients) go to the
-    /// direct kernel, the weight gradient to a GEMM; elsewhere no convolution goes there.
+    /// Where our AVX2 code is in use, stride-1 convolutions (forward, input and weight gradients) go
+    /// to the direct kernel; elsewhere no convolution goes there.
     func testStrideOneConvolutionsTakeTheDirectKernelOnAVX2() {
         let x = seededTensor([1, 3, 4, 5, 9], seed: 5), w = seededTensor([4, 3, 3, 3, 3], seed: 6)
         x.requiresGrad = true; w.requiresGrad = true
@@ -73,9 +77,10 @@ final class Conv3dTests: XCTestCase {
         }
         let direct = log.filter { $0.entry.kernel == .directConvolution }
         if BLAS.ownISA == .avx2 && ConvTuning.directKernel {
-            XCTAssertEqual(direct.map(\.entry.m).sorted(), [3, 4], "forward (Cout 4) and input gradient (Cin 3): \(log)")
-            XCTAssertEqual(direct.map(\.calls), [1, 1])
-            XCTAssertTrue(log.contains { $0.entry.kernel != .directConvolution }, "the weight gradient and the stride-2 forward are GEMMs")
+            // Forward and weight gradient (Cout 4: m 4, the weight gradient's transposed), input gradient (Cin 3).
+            XCTAssertEqual(direct.map { "\($0.entry.m)\($0.entry.transposeB ? "t" : "")" }.sorted(), ["3", "4", "4t"], "\(log)")
+            XCTAssertEqual(direct.map(\.calls), [1, 1, 1])
+            XCTAssertTrue(log.contains { $0.entry.kernel != .directConvolution }, "the stride-2 forward is a GEMM")
         } else {
             XCTAssertTrue(direct.isEmpty, "\(log)")
         }

@@ -55,6 +55,19 @@ void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, fl
 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, const float *packed,
                                const float *bias, float *y, int row_begin, int row_end, float *panel);
 
+/// 1 when `volseg_conv3d_direct_weight_grad_avx2` takes this shape (kw == 3, cout a multiple of 4).
+int volseg_conv_direct_weight_grad_applies(const volseg_conv_shape *s);
+/// Floats of scratch one call of the weight-gradient kernel needs (a panel and the gradient's rows).
+long volseg_conv_direct_weight_grad_scratch_count(const volseg_conv_shape *s);
+/// Floats of one worker's lane partials: cout x cin x kd x kh x 3 x 8, zeroed before the first call.
+long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s);
+/// Adds output rows [row_begin, row_end)'s share of dL/dweight, for input `x` and output gradient
+/// `gy`, into the lane partials `sums`: weight element (co, ci, kd, kh, kw) is the sum over the 8
+/// lanes of sums[((co x cin kd kh + (ci kd + kd) kh + kh) x 3 + kw) x 8 + lane]. Single-threaded;
+/// AVX2 and FMA; only for shapes `volseg_conv_direct_weight_grad_applies` takes.
+void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
+                                           int row_begin, int row_end, float *scratch, float *sums);
+
 /// FMA peak probes (fma_peak.c): `iterations` rounds of 24 independent 16-lane FMAs (768 FLOPs a
 /// round) or 12 independent 8-lane FMAs (192 FLOPs a round). Only call each where the CPU has it.
 float volseg_fma_chains_avx512(long iterations);
