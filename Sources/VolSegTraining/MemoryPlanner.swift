@@ -246,6 +246,10 @@ public struct MemoryPlanner {
                                                  limit: physical.name, plan: describe(smallestPatch, smallestBatch, smallest.recompute),
                                                  pipeline: config.sourcePath)
         }
+        // The search above recomputes the stages that help the largest patch; the smallest patch
+        // may be helped by others, and its plan is the minimum the refusal names, so where that
+        // plan fits the budget it is the plan (the named minimum must work).
+        if smallest.predictedPeakBytes <= fitting { return smallest }
         throw MemoryBudgetError.budgetTooSmall(budgetBytes: budget, minimumBytes: smallest.predictedPeakBytes,
                                                smallestPlan: describe(smallestPatch, smallestBatch, smallest.recompute),
                                                pipeline: config.sourcePath)
