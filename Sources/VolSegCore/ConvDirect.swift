@@ -59,6 +59,23 @@ enum ConvDirect {
         max(1, min(Parallel.threadCount, g.outputRows / 2))
     }
 
+    /// Calls `body` on every worker for each (batch item, group) with the worker's output rows
+    /// (equal shares, in order) and the item's offsets into the input and the output-sized tensor:
+    /// the split both directions use, so each output row belongs to one worker.
+    static func forEachWorkerShare(_ g: ConvGeometry, workers: Int,
+                                   _ body: (_ worker: Int, _ rows: (begin: Int32, end: Int32), _ group: Int,
+                                            _ inputOffset: Int, _ outputOffset: Int) -> Void) {
+        let rows = g.outputRows
+        Parallel.forEach(workers) { worker in
+            let share = (begin: Int32(rows * worker / workers), end: Int32(rows * (worker + 1) / workers))
+            for item in 0..<(g.batch * g.groups) {
+                let n = item / g.groups, group = item % g.groups
+                body(worker, share, group, (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume,
+                     (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume)
+            }
+        }
+    }
+
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
         var s = shape(g)
         let packedPerGroup = volseg_conv_direct_packed_count(&s)
@@ -80,17 +97,11 @@ enum ConvDirect {
             volseg_conv_direct_pack(&s, wp + group * weightPerGroup, pp + group * packedPerGroup, block, block + 1)
         }
 
-        let xp = x.data, yp = y.data, bp = bias?.data, sp = scratch.data, rows = g.outputRows
-        Parallel.forEach(workers) { worker in
+        let xp = x.data, yp = y.data, bp = bias?.data, sp = scratch.data
+        forEachWorkerShare(g, workers: workers) { worker, rows, group, inputOffset, outputOffset in
             var s = s
-            let begin = rows * worker / workers, end = rows * (worker + 1) / workers
-            for item in 0..<(g.batch * g.groups) {
-                let n = item / g.groups, group = item % g.groups
-                let input = xp + (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume
-                let output = yp + (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume
-                volseg_conv3d_direct_avx2(&s, input, pp + group * packedPerGroup, bp.map { UnsafePointer($0 + group * g.groupOutputChannels) },
-                                          output, Int32(begin), Int32(end), sp + worker * scratchPerWorker)
-            }
+            volseg_conv3d_direct_avx2(&s, xp + inputOffset, pp + group * packedPerGroup, bp.map { UnsafePointer($0 + group * g.groupOutputChannels) },
+                                      yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
         }
         return y
     }
@@ -109,17 +120,11 @@ enum ConvDirect {
         GEMMShapeLog.note(m: g.groupOutputChannels, n: g.patchSize, k: g.outputVolume, transposeA: false, transposeB: true,
                           kernel: .directConvolution, calls: g.batch * g.groups)
 
-        let xp = x.data, gyp = gy.data, sp = scratch.data, sums0 = sums.data, rows = g.outputRows
-        Parallel.forEach(workers) { worker in
+        let xp = x.data, gyp = gy.data, sp = scratch.data, sums0 = sums.data
+        forEachWorkerShare(g, workers: workers) { worker, rows, group, inputOffset, outputOffset in
             var s = s
-            let begin = rows * worker / workers, end = rows * (worker + 1) / workers
-            for item in 0..<(g.batch * g.groups) {
-                let n = item / g.groups, group = item % g.groups
-                let input = xp + (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume
-                let gradient = gyp + (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume
-                volseg_conv3d_direct_weight_grad_avx2(&s, input, gradient, Int32(begin), Int32(end), sp + worker * scratchPerWorker,
-                                                      sums0 + worker * sumsPerWorker + group * sumsPerGroup)
-            }
+            volseg_conv3d_direct_weight_grad_avx2(&s, xp + inputOffset, gyp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker,
+                                                  sums0 + worker * sumsPerWorker + group * sumsPerGroup)
         }
         // Partials [group][co][ci kd kh][kw][lane] -> weight [co][ci][kd][kh][kw] (kw = 3).
         let out = gw.data, panelRows = g.groupInputChannels * g.kernel[0] * g.kernel[1]
