@@ -48,3 +48,19 @@ __attribute__((target("avx2,fma"))) float volseg_fma_chains_avx2(long iterations
     _mm256_storeu_ps(lanes, sum);
     return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
 }
+
+// `iterations` x 24 VDPBF16PS of 16 lanes, each lane two bf16 products added to a Float32 sum
+// (1536 FLOPs per iteration, counting a product and its addition as 2): the peak the bf16 GEMM
+// (`volseg_sgemm_bf16`) is measured against.
+__attribute__((target("avx512f,avx512bf16"))) float volseg_dpbf16_chains_avx512(long iterations) {
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3F803F80), b = (__m512bh)_mm512_set1_epi32(0x33D633D6);  // 1.0, 1e-7
+    __m512 c[24];
+    for (int i = 0; i < 24; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long n = 0; n < iterations; n++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 24; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    }
+    __m512 sum = c[0];
+    for (int i = 1; i < 24; i++) sum = _mm512_add_ps(sum, c[i]);
+    return _mm512_reduce_add_ps(sum);
+}

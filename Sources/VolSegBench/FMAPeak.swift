@@ -18,10 +18,17 @@ public struct FMAPeakReport: Sendable {
     public var cpuModel: String
     public var figures: [FMAPeakFigure]
 
-    /// The machine's peak: the best figure on all threads.
+    /// The machine's Float32 FMA peak: the best Float32 figure on all threads.
     public var gflops: Double {
         let threads = figures.map(\.threads).max() ?? 1
-        return figures.filter { $0.threads == threads }.map(\.gflops).max() ?? .nan
+        return figures.filter { $0.threads == threads && $0.isa != FMAPeak.bf16ISA }.map(\.gflops).max() ?? .nan
+    }
+
+    /// The bf16 dot-product peak on all threads (VDPBF16PS), what `--precision bf16` figures are a
+    /// fraction of; nil on a CPU without AVX512_BF16.
+    public var bf16GFLOPs: Double? {
+        let threads = figures.map(\.threads).max() ?? 1
+        return figures.first { $0.threads == threads && $0.isa == FMAPeak.bf16ISA }?.gflops
     }
 
     /// `flops` done in `milliseconds`, as a fraction of `gflops`.
@@ -32,7 +39,8 @@ public struct FMAPeakReport: Sendable {
     public var json: String {
         let entries = figures.map { "{\"isa\":\"\($0.isa)\",\"threads\":\($0.threads),\"gflops\":\(String(format: "%.1f", $0.gflops))}" }
         let model = cpuModel.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return "{\"cpu\":\"\(model)\",\"peak_gflops\":\(String(format: "%.1f", gflops)),\"figures\":[\(entries.joined(separator: ","))]}"
+        return "{\"cpu\":\"\(model)\",\"peak_gflops\":\(String(format: "%.1f", gflops)),"
+            + "\"bf16_peak_gflops\":\(bf16GFLOPs.map { String(format: "%.1f", $0) } ?? "null"),\"figures\":[\(entries.joined(separator: ","))]}"
     }
 
     public var table: String {
@@ -42,6 +50,7 @@ public struct FMAPeakReport: Sendable {
                          + String(format: "%7d %9.1f", figure.threads, figure.gflops))
         }
         lines.append(String(format: "peak (all threads, widest vectors): %.1f GFLOP/s", gflops))
+        if let bf16GFLOPs { lines.append(String(format: "bf16 dot-product peak (all threads): %.1f GFLOP/s", bf16GFLOPs)) }
         return lines.joined(separator: "\n")
     }
 }
@@ -50,6 +59,9 @@ public struct FMAPeakReport: Sendable {
 /// the same number of rounds at once, and the wall time of the slowest gives the figure. The median
 /// of `repeats` runs is kept, after a warm-up run that lets the cores reach their AVX-512 clock.
 public enum FMAPeak {
+    /// The figures' name for the bf16 dot-product chains (not part of the Float32 peak).
+    public static let bf16ISA = "avx512-bf16"
+
     public static func measure(repeats: Int = 5, log: (String) -> Void = { _ in }) -> FMAPeakReport {
         var figures: [FMAPeakFigure] = []
         let all = Parallel.threadCount
@@ -68,7 +80,14 @@ public enum FMAPeak {
                 })
             }
         }
-        return FMAPeakReport(cpuModel: cpuModel, figures: figures)
+        if volseg_sgemm_bf16_available() != 0 {
+            for threads in threadCounts {
+                figures.append(figure(bf16ISA, threads: threads, flopsPerRound: 1536, rounds: 20_000_000, repeats: repeats, log: log) {
+                    volseg_dpbf16_chains_avx512($0)
+                })
+            }
+        }
+        return FMAPeakReport(cpuModel: CPUModel.name, figures: figures)
     }
 
     static func figure(_ isa: String, threads: Int, flopsPerRound: Double, rounds: Int, repeats: Int,
@@ -90,13 +109,5 @@ public enum FMAPeak {
         times.sort()
         let seconds = times[times.count / 2]
         return FMAPeakFigure(isa: isa, threads: threads, gflops: Double(threads) * flopsPerRound * Double(rounds) / seconds / 1e9)
-    }
-
-    /// /proc/cpuinfo's `model name` (the CPU model the README's figures name), or "unknown".
-    public static var cpuModel: String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-              let colon = line.firstIndex(of: ":") else { return "unknown" }
-        return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
 }

@@ -7,6 +7,8 @@ import Foundation
 /// GEMM it computes (Cout x output voxels x Cin kD kH kW).
 public enum GEMMKernel: String, Sendable {
     case avx512, avx2
+    /// `volseg_sgemm_bf16`: bf16 products, Float32 sums, under `ComputePrecision.run(.bf16, ...)`.
+    case avx512BF16 = "avx512-bf16"
     case openBLAS = "openblas"
     case directConvolution = "direct-conv-avx2"
 }
@@ -44,7 +46,7 @@ public enum BLAS {
         }
         let chosen = kernel(m: m, n: n, k: k)
         GEMMShapeLog.note(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, kernel: chosen)
-        guard let isa = ownISA, chosen != .openBLAS else {
+        guard let isa = chosen == .avx512BF16 ? chosen : ownISA, chosen != .openBLAS else {
             openBLASSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                           a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
@@ -62,6 +64,9 @@ public enum BLAS {
     /// The implementation `sgemm` uses for an m x n x k product (what `volseg bench kernels` names
     /// for each shape).
     public static func kernel(m: Int, n: Int, k: Int) -> GEMMKernel {
+        // Under bf16 every GEMM, however small, is rounded the same way (`ComputePrecision.run`
+        // checked the CPU can).
+        if ComputePrecision.current == .bf16 { return .avx512BF16 }
         guard let isa = ownISA else { return .openBLAS }
         _ = genericOpenBLASWarning
         if mode == .own || openBLASIsGeneric { return isa }
@@ -89,6 +94,8 @@ public enum BLAS {
     public static var avx512Available: Bool { volseg_sgemm_available() != 0 }
     /// Whether this CPU can run the AVX2 kernel (AVX2 and FMA).
     public static var avx2Available: Bool { volseg_sgemm_avx2_available() != 0 }
+    /// Whether this CPU can run the bf16 kernel (AVX-512F and AVX512_BF16).
+    public static var bf16Available: Bool { volseg_sgemm_bf16_available() != 0 }
 
     /// Our kernel's instruction set: VOLSEG_ISA's where the CPU has it, else the widest the CPU
     /// has; nil when VOLSEG_GEMM=openblas or the CPU has neither (OpenBLAS then runs everything).
@@ -146,7 +153,7 @@ public enum BLAS {
                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let byColumns = n >= m
-        let length = byColumns ? n : m, unit = byColumns ? 48 : (isa == .avx2 ? 6 : 8)
+        let length = byColumns ? n : m, unit = byColumns ? 48 : (isa == .avx2 ? 6 : 8)  // the bf16 tile is 8 x 48 too
         let block = (length + threads - 1) / threads
         let size = max(unit, (block + unit - 1) / unit * unit)
         let blocks = (length + size - 1) / size
@@ -166,14 +173,14 @@ public enum BLAS {
 
     /// One of our kernels (`isa`, default `ownISA`), on this thread alone (`threads` 1) or with C
     /// split over `threads` threads when the call is big enough. Only call it with an `isa` the CPU
-    /// has (`avx512Available`, `avx2Available`).
+    /// has (`avx512Available`, `avx2Available`, `bf16Available`).
     public static func ownSgemm(isa: GEMMKernel? = nil, threads: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
                                 m: Int, n: Int, k: Int, alpha: Float = 1,
                                 a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int,
                                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let isa = isa ?? ownISA ?? .openBLAS
-        precondition(isa == .avx512 ? avx512Available : isa == .avx2 ? avx2Available : false,
+        precondition(isa == .avx512 ? avx512Available : isa == .avx2 ? avx2Available : isa == .avx512BF16 ? bf16Available : false,
                      "ownSgemm: this CPU cannot run the \(isa.rawValue) kernel")
         if threads > 1 && m * n * k >= minimumSplitWork {
             splitSgemm(isa: isa, threads: threads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
@@ -187,7 +194,7 @@ public enum BLAS {
     static func singleThreadSgemm(isa: GEMMKernel, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let kernel = isa == .avx2 ? volseg_sgemm_avx2 : volseg_sgemm
+        let kernel = isa == .avx2 ? volseg_sgemm_avx2 : isa == .avx512BF16 ? volseg_sgemm_bf16 : volseg_sgemm
         kernel(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
                a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -19,7 +19,8 @@ import Foundation
 /// bit-reproducible across thread counts.
 enum ConvDirect {
     static func applies(_ g: ConvGeometry) -> Bool {
-        ConvTuning.directKernel && BLAS.ownISA == .avx2
+        // Float32 only: under bf16 the convolutions go to the GEMMs, which round their inputs.
+        ConvTuning.directKernel && BLAS.ownISA == .avx2 && ComputePrecision.current == .float32
             && g.stride == [1, 1, 1] && g.kernelVolume > 1 && fitsInt32(g) && scratchBytes(g) <= ConvTuning.panelBudgetBytes
     }
 

@@ -25,6 +25,20 @@ void volseg_sgemm_avx2(int transA, int transB, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb,
                        float beta, float *c, int ldc);
 
+/// 1 when this CPU runs `volseg_sgemm_bf16` (AVX-512F and AVX512_BF16), else 0. Checked once, cached.
+int volseg_sgemm_bf16_available(void);
+
+/// `volseg_sgemm`'s contract with bf16 products: op(A) and op(B) are rounded to bfloat16 (to nearest
+/// even) as they are packed, and the products are summed in Float32. C stays Float32. Only call it
+/// when volseg_sgemm_bf16_available() returns 1.
+void volseg_sgemm_bf16(int transA, int transB, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc);
+
+/// dst[i] = src[i] rounded to bfloat16 as `volseg_sgemm_bf16` rounds its inputs, as a Float32.
+/// Only call it when volseg_sgemm_bf16_available() returns 1.
+void volseg_bf16_round(const float *src, float *dst, long count);
+
 /// 1 when the CPU has AVX2 and FMA (the AVX2 kernels' and peak's requirement), else 0.
 int volseg_cpu_supports_avx2_fma(void);
 /// 1 when the CPU has AVX-512F, else 0.
@@ -72,6 +86,9 @@ void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const flo
 /// round) or 12 independent 8-lane FMAs (192 FLOPs a round). Only call each where the CPU has it.
 float volseg_fma_chains_avx512(long iterations);
 float volseg_fma_chains_avx2(long iterations);
+/// `iterations` rounds of 24 independent 16-lane VDPBF16PS (1536 FLOPs a round): the bf16 peak.
+/// Only call it where volseg_sgemm_bf16_available() returns 1.
+float volseg_dpbf16_chains_avx512(long iterations);
 
 #ifdef __cplusplus
 }
