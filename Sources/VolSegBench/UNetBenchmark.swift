@@ -29,6 +29,8 @@ public struct UNetBenchmarkReport: Sendable {
     public var forwardFLOPs: Double = 0
     /// The machine's FMA peak on the same threads, measured at the start of the same run.
     public var peak: FMAPeakReport? = nil
+    /// The GEMMs' arithmetic in the forward phases (`--precision`); training is always Float32.
+    public var precision: ComputePrecision = .float32
     /// With `profile`: one more forward, its time per kind of op (`OpProfile`).
     public var profile: (lines: [OpProfile.Line], totalMilliseconds: Double)? = nil
 
@@ -36,6 +38,7 @@ public struct UNetBenchmarkReport: Sendable {
     public var json: String {
         var fields: [String] = ["\"threads\":\(threads)", "\"patch\":\(patch)"]
         if let peak { fields.append("\"fma_peak\":\(peak.json)") }
+        fields.append("\"precision\":\"\(precision.rawValue)\"")
         fields.append("\"forward_gflop\":\(rounded(forwardFLOPs / 1e9))")
         func fraction(_ flops: Double, _ ms: Double) -> String {
             guard let peak, peak.gflops.isFinite else { return "null" }
@@ -44,6 +47,9 @@ public struct UNetBenchmarkReport: Sendable {
         if let forwardMilliseconds {
             fields.append("\"forward_ms\":\(rounded(forwardMilliseconds))")
             fields.append("\"forward_fraction_of_peak\":\(fraction(forwardFLOPs, forwardMilliseconds))")
+            if precision == .bf16, let bf16 = peak?.bf16GFLOPs {
+                fields.append(String(format: "\"forward_fraction_of_bf16_peak\":%.3f", forwardFLOPs / (forwardMilliseconds * 1e6) / bf16))
+            }
         }
         if let trainStepMilliseconds {
             fields.append("\"train_step_ms\":\(rounded(trainStepMilliseconds))")
@@ -65,22 +71,32 @@ public struct UNetBenchmarkReport: Sendable {
 }
 
 public enum UNetBenchmark {
+    /// `precision` applies to the forward phases; a training step under bf16 is refused (gradients
+    /// need Float32 products).
     public static func run(phases: [UNetBenchmarkPhase], patch: Int, repeats: Int, profile: Bool = false,
+                           precision: ComputePrecision = .float32,
                            log: (String) -> Void = { _ in }) throws -> UNetBenchmarkReport {
+        if precision != .float32 && phases.contains(.train) {
+            throw ComputePrecisionError.unavailable(precision, reason: "a training step needs Float32 products; time the forward phases only (--only forward or --only volume)")
+        }
+        if let reason = ComputePrecision.unavailableReason(precision) { throw ComputePrecisionError.unavailable(precision, reason: reason) }
         let model = try ModelRegistry.make(name: "bench-unet", config: [:], initializer: ParameterInitializer(seed: 0))
         var generator = RandomGenerator(seed: 1)
         let ledger = MemoryLedger.shared
         ledger.resetPeak()
         var report = UNetBenchmarkReport(threads: Parallel.threadCount, patch: patch, peakResidentBytes: 0, ledgerPeakBytes: 0)
+        report.precision = precision
         report.peak = FMAPeak.measure(repeats: 3, log: log)
         report.forwardFLOPs = convolutionFLOPs(of: model, input: [1, 4, patch, patch, patch])
         let x = Tensor.randomNormal([1, 4, patch, patch, patch], std: 1, generator: &generator)
         if phases.contains(.forward) {
             model.eval()
-            report.forwardMilliseconds = median(repeats: repeats, name: "forward", log: log) {
-                _ = withNoGrad { model.forward(x) }
+            try ComputePrecision.run(precision) {
+                report.forwardMilliseconds = median(repeats: repeats, name: "forward", log: log) {
+                    _ = withNoGrad { model.forward(x) }
+                }
+                if profile { report.profile = OpProfile.record { _ = withNoGrad { model.forward(x) } } }
             }
-            if profile { report.profile = OpProfile.record { _ = withNoGrad { model.forward(x) } } }
         }
         if phases.contains(.train) {
             model.train()
@@ -98,8 +114,10 @@ public enum UNetBenchmark {
         if phases.contains(.volume) {
             model.eval()
             let volume = Tensor.randomNormal([1, 4, 160, 240, 240], std: 1, generator: &generator)
-            report.volumeForwardMilliseconds = median(repeats: max(1, repeats - 1), name: "BraTS-sized forward", log: log) {
-                _ = withNoGrad { model.forward(volume) }
+            report.volumeForwardMilliseconds = try ComputePrecision.run(precision) {
+                median(repeats: max(1, repeats - 1), name: "BraTS-sized forward", log: log) {
+                    _ = withNoGrad { model.forward(volume) }
+                }
             }
         }
         report.peakResidentBytes = ResourceUsage.peakResidentBytes

@@ -19,6 +19,7 @@ extension HD95Convention: ExpressibleByArgument {}
 extension ASSDConvention: ExpressibleByArgument {}
 extension EvaluationMetrics: ExpressibleByArgument {}
 extension BraTSChallenge: ExpressibleByArgument {}
+extension ComputePrecision: ExpressibleByArgument {}
 extension Postprocessing: ExpressibleByArgument {}
 extension UNetBenchmarkPhase: ExpressibleByArgument {}
 

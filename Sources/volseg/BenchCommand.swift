@@ -127,15 +127,22 @@ struct BenchCommand: ParsableCommand {
         @Flag(name: .long, help: "With the forward phase: one more forward, its time per kind of op (forward_profile).")
         var profile = false
 
+        @Option(name: .long, help: "The forward phases' GEMM arithmetic: float32, or bf16 (AVX512_BF16; with --only forward or --only volume).")
+        var precision: ComputePrecision = .float32
+
         func validate() throws {
             if patch < 8 || patch % 8 != 0 { throw ValidationError("--patch must be a positive multiple of 8, got \(patch)") }
+            if precision != .float32 && (only == nil || only == .train) {
+                throw ValidationError("--precision \(precision.rawValue) times inference: give --only forward or --only volume (a training step is Float32)")
+            }
             try BenchCommand.checkRepeats(repeats)
         }
 
         func run() throws {
             common.apply()
             let phases = only.map { [$0] } ?? UNetBenchmarkPhase.allCases
-            let report = try UNetBenchmark.run(phases: phases, patch: patch, repeats: repeats, profile: profile) { line in
+            let report = try UNetBenchmark.run(phases: phases, patch: patch, repeats: repeats, profile: profile,
+                                               precision: precision) { line in
                 if !common.quiet && !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
             print(report.json)

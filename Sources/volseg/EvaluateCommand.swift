@@ -123,6 +123,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "With --model: sliding-window step as a fraction of the patch (0, 1].")
     var step: Double = 0.5
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(name: .long, help: "With --model: post-process the predictions before scoring: lits (VolSeg checkpoints), nnunet (an nnU-Net model folder's postprocessing.pkl).")
     var postprocess: Postprocessing?
 
@@ -152,6 +154,9 @@ struct EvaluateCommand: ParsableCommand {
         if let processes, processes < 1 { throw ValidationError("-np must be at least 1, got \(processes)") }
         if let bratsChallenge, !metrics.contains(.bratsLesionWise) {
             throw ValidationError("--brats-challenge \(bratsChallenge.rawValue) goes with --metrics brats-lesionwise")
+        }
+        if precision.precision != .float32 && model == nil {
+            throw ValidationError("--precision sets the arithmetic of what --model predicts; scored folders are taken as they are")
         }
         if postprocess != nil && model == nil {
             throw ValidationError("--postprocess post-processes what --model predicts; scored folders are taken as they are")
@@ -193,7 +198,7 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--model predicts and scores in one process: shard the prediction with `volseg segment --num-parts`, "
                 + "then evaluate the predictions in parts")
         }
-        try evaluate(part: part, scored: nil, ranks: ranks)
+        try precision.run { try evaluate(part: part, scored: nil, ranks: ranks) }
     }
 
     /// The arguments of this command as a part records them: all but the part flags.

@@ -83,6 +83,8 @@ struct SegmentCommand: ParsableCommand {
             transform: MemorySize.argument)
     var memoryBudget: MemorySize?
 
+    @OptionGroup var precision: PrecisionOption
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -103,6 +105,10 @@ struct SegmentCommand: ParsableCommand {
     }
 
     func run() throws {
+        try precision.run { try segment() }
+    }
+
+    private func segment() throws {
         common.apply(ranks: try DistributedLaunch.group())
         if let folder = try nnunet.modelFolder(model: model) {
             return try runNNUNet(folder)
