@@ -18,6 +18,7 @@
 // run (no gain, within the noise).
 
 #include "volseg_kernels.h"
+#include "conv_direct_plan.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -27,50 +28,21 @@
 #define MAX_MR 6 // output channels per tile: 6 (6 x 2 tile) or 4 (4 x 3)
 #define MAX_NV 3 // vectors of 8 outputs per tile: 2 or 3
 
-static int kernel_volume(const volseg_conv_shape *s) { return s->kd * s->kh * s->kw; }
-static int output_width(const volseg_conv_shape *s) { return s->w + 2 * s->pw - s->kw + 1; }
-static int output_height(const volseg_conv_shape *s) { return s->h + 2 * s->ph - s->kh + 1; }
-static int output_depth(const volseg_conv_shape *s) { return s->d + 2 * s->pd - s->kd + 1; }
-// Every tap of every output vector reads inside its panel row: (OW rounded up to 8) + kW - 1,
-// which is at least pW + W, so the whole padded input row fits.
-static int panel_width(const volseg_conv_shape *s) { return (output_width(s) + 7) / 8 * 8 + s->kw - 1; }
-// How a convolution is cut into tiles: MR x NV = 6 x 2 or 4 x 3 (4 x 3 loads 7 values per 12 FMAs
-// where 6 x 2 loads 8), and how many output rows of one plane share a panel (up to 4: they share
-// kH - 1 of their kH input rows per (ci, kd), so the panel holds kH + R - 1 rows where R separate
-// ones held R kH; measured on 16 channels at 128^3, filling was a quarter of the time with one
-// panel per row). The choice wastes the fewest FMAs on zero weight rows (Cout not a multiple of
-// MR) and on vectors past the group's last (its vector count not a multiple of NV), keeping the
-// panel within 256 KiB (half of L2) where more than one row shares it; ties go to more rows,
-// then to 4 x 3. Measured (2-core Zen 3, best of 5 interleaved runs, GFLOP/s): 16 -> 16 channels
-// at 128^3 6 x 2 137-144, 4 x 3 146-152; 32 -> 32 at 64^3 153-156 against 162-166.
-typedef struct { int mr, nv, rows; } tile_plan;
+// Every output vector is 8 lanes; tiles MR x NV = 6 x 2 or 4 x 3 (4 x 3 loads 7 values per 12 FMAs
+// where 6 x 2 loads 8), planned by dc_plan_tiles (conv_direct_plan.h): the fewest FMAs wasted on
+// zero weight rows and on vectors past a row group's last, ties to more rows per panel, then to
+// 4 x 3. Sharing a panel between up to 4 rows matters: measured on 16 channels at 128^3, filling
+// was a quarter of the time with one panel per row. Measured (2-core Zen 3, best of 5 interleaved
+// runs, GFLOP/s): 16 -> 16 channels at 128^3 6 x 2 137-144, 4 x 3 146-152; 32 -> 32 at 64^3
+// 153-156 against 162-166.
+static const int tile_shapes[2][2] = {{6, 2}, {4, 3}};
 
-static long panel_rows_count(const volseg_conv_shape *s, int rows) { return (long)s->cin * s->kd * (s->kh + rows - 1); }
-
-// The most output rows (up to 4) whose shared panel stays within 256 KiB (half of L2), at least 1.
-static int most_group_rows(const volseg_conv_shape *s) {
-    int rows = 4;
-    while (rows > 1 && panel_rows_count(s, rows) * panel_width(s) * 4 > (256 << 10)) rows--;
-    return rows;
-}
-
-static tile_plan plan_tiles(const volseg_conv_shape *s) {
-    static const int shapes[2][2] = {{6, 2}, {4, 3}};
-    const int per_row = (output_width(s) + 7) / 8, most = most_group_rows(s);
-    tile_plan best = {6, 2, 1};
-    double best_use = -1;
-    for (int rows = 1; rows <= most; rows++) {
-        for (int t = 0; t < 2; t++) {
-            const int mr = shapes[t][0], nv = shapes[t][1], vectors = rows * per_row;
-            const double use = (double)s->cout / ((s->cout + mr - 1) / mr * mr) * vectors / ((vectors + nv - 1) / nv * nv);
-            if (use >= best_use - 1e-9) {
-                best_use = use;
-                best = (tile_plan){mr, nv, rows};
-            }
-        }
-    }
-    return best;
-}
+static int kernel_volume(const volseg_conv_shape *s) { return dc_kernel_volume(s); }
+static int output_width(const volseg_conv_shape *s) { return dc_output_width(s); }
+static int panel_width(const volseg_conv_shape *s) { return dc_panel_width(s, 8); }
+static long panel_rows_count(const volseg_conv_shape *s, int rows) { return dc_panel_rows(s, s->cin, rows); }
+static int most_group_rows(const volseg_conv_shape *s) { return dc_most_group_rows(s, s->cin, 8); }
+static dc_tile_plan plan_tiles(const volseg_conv_shape *s) { return dc_plan_tiles(s, s->cin, 8, tile_shapes, 2, 0); }
 
 static long panel_count(const volseg_conv_shape *s) { return panel_rows_count(s, plan_tiles(s).rows) * panel_width(s); }
 static long block_count(const volseg_conv_shape *s) { int mr = plan_tiles(s).mr; return (s->cout + mr - 1) / mr; }
@@ -91,36 +63,6 @@ void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, fl
             for (int j = 0; j < mr; j++) {
                 long co = b * mr + j;
                 packed[(b * taps + t) * mr + j] = co < s->cout ? weight[co * taps + t] : 0;
-            }
-}
-
-// The panel of output row (od, oh): row (ci, kd, kh) holds input row (ci, od - pd + kd, oh - ph + kh)
-// after pW zeros and followed by zeros, or only zeros where that row is outside the input.
-// The panel of `count` output rows (od, oh ...): row (ci, kd, j) holds input row
-// (ci, od - pd + kd, oh - ph + j) for j < kH + count - 1, after pW zeros and followed by zeros, or
-// only zeros where that row is outside the input. Output row oh + i reads rows j = kh + i.
-AVX2 static void fill_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, float *panel) {
-    const int wp = panel_width(s), w = s->w, pw = s->pw, span = s->kh + count - 1;
-    const long plane = (long)s->h * w, channel = plane * s->d;
-    const __m256 zero = _mm256_setzero_ps();
-    float *dst = panel;
-    for (int ci = 0; ci < s->cin; ci++)
-        for (int kd = 0; kd < s->kd; kd++)
-            for (int j = 0; j < span; j++, dst += wp) {
-                int id = od - s->pd + kd, ih = oh - s->ph + j;
-                int i = 0;
-                if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {
-                    for (; i + 8 <= wp; i += 8) _mm256_storeu_ps(dst + i, zero);
-                    for (; i < wp; i++) dst[i] = 0;
-                    continue;
-                }
-                const float *src = x + ci * channel + id * plane + (long)ih * w;
-                for (; i < pw; i++) dst[i] = 0;
-                float *d = dst + pw;
-                int c = 0;
-                for (; c + 8 <= w; c += 8) _mm256_storeu_ps(d + c, _mm256_loadu_ps(src + c));
-                for (; c < w; c++) d[c] = src[c];
-                for (i = pw + w; i < wp; i++) dst[i] = 0;
             }
 }
 
@@ -200,21 +142,18 @@ tile_4x3(int blocks, int kh_count, int span, int wp, int kw, const float *const 
 
 AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, const float *packed,
                                     const float *bias, float *y, int row_begin, int row_end, float *panel) {
-    const int ow = output_width(s), oh_count = output_height(s);
-    const long out_channel = (long)output_depth(s) * oh_count * ow;
-    const tile_plan plan = plan_tiles(s);
+    const int ow = output_width(s), oh_count = dc_output_height(s);
+    const long out_channel = (long)dc_output_depth(s) * oh_count * ow;
+    const dc_tile_plan plan = plan_tiles(s);
     const int mr = plan.mr, nv = plan.nv, most = plan.rows;
     const int blocks = (int)block_count(s), wp = panel_width(s), planes = s->cin * s->kd;
     const long block_stride = (long)s->cin * kernel_volume(s) * mr;
     const int per_row = (ow + 7) / 8;
 
     for (int row = row_begin; row < row_end;) {
-        const int od = row / oh_count, oh = row % oh_count;
-        int count = most;
-        if (count > row_end - row) count = row_end - row;
-        if (count > oh_count - oh) count = oh_count - oh; // the rows of a group share one plane
+        const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        fill_panel(s, x, od, oh, count, panel);
+        dc_fill_panel(s, x, od, oh, count, wp, panel);
         const int vectors = count * per_row;
         for (int b = 0; b < blocks; b++) {
             const float *weights = packed + b * block_stride;
@@ -325,20 +264,17 @@ long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s) {
 
 AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
                                                 int row_begin, int row_end, float *scratch, float *sums) {
-    const int ow = output_width(s), oh_count = output_height(s), wp = panel_width(s), most = most_group_rows(s);
+    const int ow = output_width(s), oh_count = dc_output_height(s), wp = panel_width(s), most = most_group_rows(s);
     const int vector_floats = (ow + 7) / 8 * 8, gy_stride = most * vector_floats;
-    const long out_channel = (long)output_depth(s) * oh_count * ow;
+    const long out_channel = (long)dc_output_depth(s) * oh_count * ow;
     const int planes = s->cin * s->kd, panel_rows = planes * s->kh;
     const long sum_stride = (long)panel_rows * 3 * 8;
     float *panel = scratch, *gy_rows = scratch + panel_rows_count(s, most) * wp;
 
     for (int row = row_begin; row < row_end;) {
-        const int od = row / oh_count, oh = row % oh_count;
-        int count = most;
-        if (count > row_end - row) count = row_end - row;
-        if (count > oh_count - oh) count = oh_count - oh; // the rows of a group share one plane
+        const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        fill_panel(s, x, od, oh, count, panel);
+        dc_fill_panel(s, x, od, oh, count, wp, panel);
         // The group's gradient rows, zero past OW so the last vector adds nothing: [co][slot][vector_floats].
         for (int co = 0; co < s->cout; co++)
             for (int slot = 0; slot < count; slot++) {

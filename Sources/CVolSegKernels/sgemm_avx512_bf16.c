@@ -33,8 +33,6 @@ _Static_assert(KC % 2 == 0, "k blocks must hold whole pairs");
 
 #include "sgemm_avx512_tile.h"
 
-#define BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512bf16,fma")))
-
 int volseg_sgemm_bf16_available(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -42,18 +40,6 @@ int volseg_sgemm_bf16_available(void) {
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16") ? 1 : 0;
     }
     return cached;
-}
-
-// Word j of the result: the bf16 of lo[j] (low half) and of hi[j] (high half). VCVTNE2PS2BF16 puts
-// lo's 16 values in words 0..15 and hi's in 16..31; the permutation interleaves them.
-BF16 static inline __m512i pair_words(__m512 lo, __m512 hi) {
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-}
-
-BF16 static inline uint32_t pair_word(float lo, float hi) {
-    return (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(pair_words(_mm512_set1_ps(lo), _mm512_set1_ps(hi))));
 }
 
 // dst (pair words) line q, lane i = the pair (k = 2q, 2q + 1) of line i, for i < count; zeros up to

@@ -7,16 +7,12 @@
 
 #include <immintrin.h>
 
+#include "avx512_words.h"
 #include "sgemm_driver.h"
 
 _Static_assert(MR == 8 && NR == 48, "the AVX-512 tile store is written for 8 x 48 tiles");
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,fma")))
-
-// The first `count` of 16 lanes (none when count <= 0).
-static inline __mmask16 lanes(int count) {
-    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
-}
 
 // C tile (rows x cols valid of the MR x NR tile) = alpha * acc + beta * C; beta == 0 does not read C.
 // Element (i, j) of the tile is c[i * rs + j * cs]; cs == 1 is the ordinary row-major store,

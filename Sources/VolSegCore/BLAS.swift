@@ -11,6 +11,9 @@ public enum GEMMKernel: String, Sendable {
     case avx512BF16 = "avx512-bf16"
     case openBLAS = "openblas"
     case directConvolution = "direct-conv-avx2"
+    case directConvolutionAVX512 = "direct-conv-avx512"
+    /// The AVX-512 direct kernel on bf16 pair words, under `ComputePrecision.run(.bf16, ...)`.
+    case directConvolutionBF16 = "direct-conv-avx512-bf16"
 }
 
 /// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and

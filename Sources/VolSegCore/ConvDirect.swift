@@ -1,35 +1,70 @@
 import CVolSegKernels
 import Foundation
 
-/// Stride-1 convolution by the direct AVX2 kernel (`CVolSegKernels/conv_direct_avx2.c`): each
-/// output row's inputs gathered once into a panel of zero-padded rows, a 6-channel x 16-output tile
-/// held in registers through every tap. The convolution's input gradient with stride 1 is itself
-/// such a convolution (`ConvKernels.inputGradientByConvolution`), so it runs here too. The weight
-/// gradient reads the same panels against the output gradient's rows (kW = 3, Cout a multiple of
-/// 4, and its per-worker lane partials, 8 floats per weight, within the scratch budget: the
-/// network's first two levels; deeper ones stay on the W-shifted GEMM).
+/// Stride-1 convolution by a direct kernel: each output row's inputs gathered once into a panel of
+/// zero-padded rows, a tile of output channels x output vectors held in registers through every tap.
+/// The convolution's input gradient with stride 1 is itself such a convolution
+/// (`ConvKernels.inputGradientByConvolution`), so it runs here too.
 ///
-/// It runs where our AVX2 kernel is the instruction set in use (`BLAS.ownISA`: a CPU without
-/// AVX-512, or `VOLSEG_ISA=avx2`). On AVX-512 CPUs our AVX-512 GEMM keeps the convolutions: this
-/// kernel uses 8-lane vectors and has not been measured there. Measured on the 2-core AMD EPYC
-/// (Zen 3) against the W-shifted panel with OpenBLAS's own Zen kernel, same run: see
-/// benchmarks/RESULTS.md. `VOLSEG_CONV=gemm` turns it off (a comparison and an escape hatch).
+/// Three variants (`Variant`), one per instruction set in use:
+/// - AVX2 (`CVolSegKernels/conv_direct_avx2.c`), where our AVX2 kernel is the instruction set in
+///   use (`BLAS.ownISA`: a CPU without AVX-512, or `VOLSEG_ISA=avx2`): 6 channels x 16 outputs.
+///   Its weight gradient reads the same panels against the output gradient's rows (kW = 3, Cout a
+///   multiple of 4, and its per-worker lane partials, 8 floats per weight, within the scratch
+///   budget: the network's first two levels; deeper ones stay on the W-shifted GEMM).
+/// - AVX-512 Float32 (`conv_direct_avx512.c`) where our AVX-512 kernel is in use, and the same
+///   kernel in bf16 (pair words, VDPBF16PS) under `ComputePrecision.bf16`: outputs at least 16 wide
+///   with tiles at least 80% useful (`volseg_conv_direct512_applies`); narrower ones and the weight
+///   gradient stay on the GEMMs.
+/// Measured against the GEMM paths, same runs: see benchmarks/RESULTS.md. `VOLSEG_CONV=gemm` turns
+/// all of them off (a comparison and an escape hatch).
 ///
 /// Every output value is one worker's sum in a fixed order, whatever the split: the forward is
 /// bit-reproducible across thread counts.
 enum ConvDirect {
-    static func applies(_ g: ConvGeometry) -> Bool {
-        // Float32 only: under bf16 the convolutions go to the GEMMs, which round their inputs.
-        ConvTuning.directKernel && BLAS.ownISA == .avx2 && ComputePrecision.current == .float32
-            && g.stride == [1, 1, 1] && g.kernelVolume > 1 && fitsInt32(g) && scratchBytes(g) <= ConvTuning.panelBudgetBytes
+    enum Variant {
+        case avx2, avx512, avx512BF16
+
+        var bf16: Int32 { self == .avx512BF16 ? 1 : 0 }
+        /// How `GEMMShapeLog` names it.
+        var logged: GEMMKernel {
+            switch self {
+            case .avx2: .directConvolution
+            case .avx512: .directConvolutionAVX512
+            case .avx512BF16: .directConvolutionBF16
+            }
+        }
     }
+
+    /// The direct kernel that runs this convolution's forward now, or nil (a GEMM path runs it).
+    static func variant(_ g: ConvGeometry) -> Variant? {
+        guard ConvTuning.directKernel, g.stride == [1, 1, 1], g.kernelVolume > 1, fitsInt32(g) else { return nil }
+        var s = shape(g)
+        let chosen: Variant
+        switch (ComputePrecision.current, BLAS.ownISA) {
+        // Under bf16 the GEMMs round their inputs; the AVX2 kernel cannot.
+        case (.bf16, _): chosen = .avx512BF16
+        case (.float32, .avx2): chosen = .avx2
+        case (.float32, .avx512): chosen = .avx512
+        default: return nil
+        }
+        if chosen != .avx2 && volseg_conv_direct512_applies(&s, chosen.bf16) == 0 { return nil }
+        return scratchBytes(g, chosen) <= ConvTuning.panelBudgetBytes ? chosen : nil
+    }
+
+    static func applies(_ g: ConvGeometry) -> Bool { variant(g) != nil }
 
     /// The panels of all workers: held to the same budget as the GEMM paths' im2col panels, so a
     /// convolution's scratch stays bounded whatever its size (a wider one goes to the GEMM path).
-    static func scratchBytes(_ g: ConvGeometry) -> Int {
+    static func scratchBytes(_ g: ConvGeometry, _ variant: Variant) -> Int {
         guard fitsInt32(g) else { return .max }
+        return workerCount(g) * scratchCount(g, variant) * MemoryLayout<Float>.stride
+    }
+
+    /// 4-byte words of one worker's panel.
+    static func scratchCount(_ g: ConvGeometry, _ variant: Variant) -> Int {
         var s = shape(g)
-        return workerCount(g) * volseg_conv_direct_scratch_count(&s) * MemoryLayout<Float>.stride
+        return variant == .avx2 ? volseg_conv_direct_scratch_count(&s) : volseg_conv_direct512_scratch_count(&s, variant.bf16)
     }
 
     /// The C kernel takes its sizes and row indices as Int32.
@@ -40,7 +75,7 @@ enum ConvDirect {
     }
 
     static func appliesToWeightGradient(_ g: ConvGeometry) -> Bool {
-        guard applies(g) else { return false }
+        guard variant(g) == .avx2 else { return false }
         var s = shape(g)
         guard volseg_conv_direct_weight_grad_applies(&s) != 0 else { return false }
         let perWorker = volseg_conv_direct_weight_grad_scratch_count(&s) + g.groups * volseg_conv_direct_weight_grad_sums_count(&s)
@@ -78,31 +113,43 @@ enum ConvDirect {
     }
 
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+        guard let variant = variant(g) else { preconditionFailure("ConvDirect.forward on a convolution it does not take") }
         var s = shape(g)
-        let packedPerGroup = volseg_conv_direct_packed_count(&s)
-        let scratchPerWorker = volseg_conv_direct_scratch_count(&s)
+        let bf16 = variant.bf16
+        let packedPerGroup = variant == .avx2 ? volseg_conv_direct_packed_count(&s) : volseg_conv_direct512_packed_count(&s, bf16)
+        let scratchPerWorker = scratchCount(g, variant)
         let workers = workerCount(g)
         let y = Tensor.empty(g.outputShape, planned: planned)
         let packed = Tensor.empty([g.groups * packedPerGroup], planned: planned)
         let scratch = Tensor.empty([workers * scratchPerWorker], planned: planned)
         if planned { return y }
         GEMMShapeLog.note(m: g.groupOutputChannels, n: g.outputVolume, k: g.patchSize, transposeA: false, transposeB: false,
-                          kernel: .directConvolution, calls: g.batch * g.groups)
+                          kernel: variant.logged, calls: g.batch * g.groups)
 
-        let blocks = volseg_conv_direct_weight_blocks(&s)
+        let blocks = variant == .avx2 ? volseg_conv_direct_weight_blocks(&s) : volseg_conv_direct512_weight_blocks(&s, bf16)
         let weightPerGroup = g.groupOutputChannels * g.patchSize
         let wp = weight.data, pp = packed.data
         Parallel.forEach(g.groups * blocks) { item in
             let group = item / blocks, block = item % blocks
             var s = s
-            volseg_conv_direct_pack(&s, wp + group * weightPerGroup, pp + group * packedPerGroup, block, block + 1)
+            if variant == .avx2 {
+                volseg_conv_direct_pack(&s, wp + group * weightPerGroup, pp + group * packedPerGroup, block, block + 1)
+            } else {
+                volseg_conv_direct512_pack(&s, bf16, wp + group * weightPerGroup, pp + group * packedPerGroup, block, block + 1)
+            }
         }
 
         let xp = x.data, yp = y.data, bp = bias?.data, sp = scratch.data
         forEachWorkerShare(g, workers: workers) { worker, rows, group, inputOffset, outputOffset in
             var s = s
-            volseg_conv3d_direct_avx2(&s, xp + inputOffset, pp + group * packedPerGroup, bp.map { UnsafePointer($0 + group * g.groupOutputChannels) },
-                                      yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
+            let groupBias = bp.map { UnsafePointer($0 + group * g.groupOutputChannels) }
+            if variant == .avx2 {
+                volseg_conv3d_direct_avx2(&s, xp + inputOffset, pp + group * packedPerGroup, groupBias,
+                                          yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
+            } else {
+                volseg_conv3d_direct_avx512(&s, bf16, xp + inputOffset, pp + group * packedPerGroup, groupBias,
+                                            yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
+            }
         }
         return y
     }

@@ -106,4 +106,31 @@ final class ComputePrecisionTests: XCTestCase {
         XCTAssertGreaterThan(worst, 0)
         XCTAssertLessThan(worst, 0.02 * largest)
     }
+    /// The bf16 direct convolution computes, to Float32 sums, the convolution of the bf16-rounded
+    /// input and weight (the bias stays Float32), on the shapes it takes (Conv3dTests.avx512Cases:
+    /// part vectors, groups, an odd channel count whose last pair has no high channel).
+    func testBF16DirectConvolutionIsTheFloat32SumOfRoundedProducts() throws {
+        guard bf16Runs else { throw XCTSkip("checked where the CPU has AVX512_BF16; the refusal is tested here instead") }
+        for c in Conv3dTests.avx512Cases {
+            let g = Conv3dTests.geometry(c)
+            let x = seededTensor(c.input, seed: 1), w = seededTensor(g.weightShape, seed: 2)
+            let b = c.bias ? seededTensor([c.outputChannels], seed: 3) : nil
+            let (y, variant) = try ComputePrecision.run(.bf16) {
+                (withNoGrad { conv3d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups) },
+                 ConvDirect.variant(g))
+            }
+            XCTAssertEqual(variant, ConvTuning.directKernel ? .avx512BF16 : nil, c.name)
+            let rounded = { (t: Tensor) -> Tensor in
+                let r = Tensor.zeros(t.shape)
+                volseg_bf16_round(t.data, r.data, t.count)
+                return r
+            }
+            let ref = ReferenceConv.forwardBackward(x: rounded(x), w: rounded(w), b: b, gy: Tensor.zeros(y.shape),
+                                                    stride: c.stride, padding: c.padding, groups: c.groups)
+            XCTAssertLessThan(relativeError(y.toArray(), ref.y), 1e-5, c.name)
+            // And it did round: the Float32 convolution differs.
+            let float32 = withNoGrad { conv3d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups) }
+            XCTAssertGreaterThan(relativeError(y.toArray(), float32.toArray()), 1e-4, c.name)
+        }
+    }
 }

@@ -86,6 +86,39 @@ final class Conv3dTests: XCTestCase {
         }
     }
 
+    /// Shapes the AVX-512 direct kernel takes (outputs at least 16 wide, tiles at least 80% useful):
+    /// a 6 x 4 tile with a group of 4 rows then 1 and a part vector (20 wide), 8 x 3 on two groups
+    /// of two batch items with kW 5 (17 wide), an odd channel count (a bf16 pair without its high
+    /// channel) with no padding or bias, and kW 1.
+    static let avx512Cases: [Case] = [
+        Case(name: "direct512_cout12_w20", input: [1, 3, 4, 5, 20], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]),
+        Case(name: "direct512_k335_grouped_w17", input: [2, 4, 3, 6, 17], outputChannels: 16, kernel: [3, 3, 5], stride: [1, 1, 1], padding: [1, 1, 2], groups: 2),
+        Case(name: "direct512_cin5_p0_w18", input: [1, 5, 4, 4, 18], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0], bias: false),
+        Case(name: "direct512_k311_w32", input: [1, 2, 5, 3, 32], outputChannels: 8, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
+    ]
+
+    static func geometry(_ c: Case) -> ConvGeometry {
+        ConvGeometry(input: c.input, weight: [c.outputChannels, c.input[1] / c.groups] + c.kernel, stride: c.stride,
+                     padding: c.padding, groups: c.groups)
+    }
+
+    /// Where our AVX-512 code is in use, these forwards go to the AVX-512 direct kernel (and the
+    /// weight gradients to the GEMMs), and every part matches the reference; elsewhere the same
+    /// cases check the kernels that run there.
+    func testAVX512DirectKernelMatchesTheReference() {
+        for c in Self.avx512Cases {
+            let g = Self.geometry(c)
+            if BLAS.ownISA == .avx512 && ConvTuning.directKernel {
+                XCTAssertEqual(ConvDirect.variant(g), .avx512, c.name)
+                XCTAssertFalse(ConvDirect.appliesToWeightGradient(g), c.name)
+            }
+            check(c)
+        }
+        // Narrower than a vector: the GEMM keeps it.
+        let narrow = ConvGeometry(input: [1, 3, 4, 5, 15], weight: [12, 3, 3, 3, 3], stride: [1], padding: [1], groups: 1)
+        if BLAS.ownISA == .avx512 { XCTAssertNil(ConvDirect.variant(narrow)) }
+    }
+
     func testGradientsMatchFiniteDifferences() {
         let x = seededTensor([1, 2, 4, 5, 6], seed: 11)
         let w = seededTensor([3, 2, 3, 3, 3], seed: 12)

@@ -82,6 +82,27 @@ long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s);
 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
                                            int row_begin, int row_end, float *scratch, float *sums);
 
+/// The AVX-512 direct kernel (conv_direct_avx512.c), Float32 (bf16 == 0; AVX-512F) or bf16
+/// (bf16 != 0: inputs and weights rounded to bfloat16, products summed in Float32; AVX512_BF16),
+/// for the same convolutions as the AVX2 one: 1 when it takes this shape (outputs at least 16 wide,
+/// at least 80% of its tiles' FMAs useful), else 0.
+int volseg_conv_direct512_applies(const volseg_conv_shape *s, int bf16);
+/// Blocks of output channels (the tile's 4, 6 or 8 rows) the packed weight holds.
+long volseg_conv_direct512_weight_blocks(const volseg_conv_shape *s, int bf16);
+/// 4-byte words of the packed weight (Floats, or bf16 pair words under bf16).
+long volseg_conv_direct512_packed_count(const volseg_conv_shape *s, int bf16);
+/// 4-byte words of the panel one call of `volseg_conv3d_direct_avx512` needs (about 256 KiB at most
+/// where the channels allow).
+long volseg_conv_direct512_scratch_count(const volseg_conv_shape *s, int bf16);
+/// Packs (and under bf16 rounds) blocks [block_begin, block_end) of `weight` into `packed`.
+void volseg_conv_direct512_pack(const volseg_conv_shape *s, int bf16, const float *weight, float *packed,
+                                long block_begin, long block_end);
+/// `volseg_conv3d_direct_avx2`'s contract with the AVX-512 kernel: output rows [row_begin,
+/// row_end) of every output channel, plus `bias` (NULL for none). Single-threaded; only for shapes
+/// `volseg_conv_direct512_applies` takes, on a CPU with AVX-512F (and AVX512_BF16 under bf16).
+void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *x, const float *packed,
+                                 const float *bias, float *y, int row_begin, int row_end, float *panel);
+
 /// FMA peak probes (fma_peak.c): `iterations` rounds of 24 independent 16-lane FMAs (768 FLOPs a
 /// round) or 12 independent 8-lane FMAs (192 FLOPs a round). Only call each where the CPU has it.
 float volseg_fma_chains_avx512(long iterations);

@@ -1,0 +1,226 @@
+// Direct 3D convolution with stride 1 on AVX-512, in Float32 (FMA) or in bf16 (VDPBF16PS pairs
+// summed in Float32), on NCDHW tensors as the network keeps them.
+//
+// The structure of conv_direct_avx2.c (read its header for why a panel and not im2col), with
+// 16-lane vectors and the 32 zmm registers: tiles of 8 x 3, 6 x 4 or 4 x 6 output channels x
+// vectors of 16 outputs (24 accumulators; the weights are broadcast from memory into each FMA, so
+// the panel's vectors are the only other registers held), planned by dc_plan_tiles
+// (conv_direct_plan.h).
+//
+// bf16: a panel line is a pair of input channels (2q, 2q + 1), word w holding the bf16 of both at
+// position w (low half the even channel, zero for a missing odd one), rounded to nearest even
+// (VCVTNE2PS2BF16) once when the panel is filled; a packed weight word pairs the same two channels
+// of one tap. One VDPBF16PS then adds both channels' products to each of 16 Float32 outputs: half
+// the instructions of the Float32 tile, half the panel bytes, and the input is rounded once per row
+// group instead of once per im2col column (the bf16 GEMM path rounds a 27-times larger panel).
+//
+// Only for outputs at least 16 wide whose tile plan keeps at least 80% of its FMAs useful
+// (volseg_conv_direct512_applies): narrower rows would waste most of each vector, and those
+// convolutions (the network's deepest, few FLOPs) stay on the GEMMs.
+
+#include "volseg_kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "avx512_words.h"
+#include "conv_direct_plan.h"
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,fma")))
+
+#define VECTOR 16
+#define MAX_MR 8
+#define MAX_NV 6
+
+static const int tile_shapes[3][2] = {{4, 6}, {6, 4}, {8, 3}}; // ties go to 8 x 3: fewest panel loads
+
+// Panel lines: input channels, or pairs of them under bf16.
+static int lines(const volseg_conv_shape *s, int bf16) { return bf16 ? (s->cin + 1) / 2 : s->cin; }
+
+static dc_tile_plan plan(const volseg_conv_shape *s, int bf16, double *use) {
+    return dc_plan_tiles(s, lines(s, bf16), VECTOR, tile_shapes, 3, use);
+}
+
+static long block_count(const volseg_conv_shape *s, int bf16) {
+    const int mr = plan(s, bf16, 0).mr;
+    return (s->cout + mr - 1) / mr;
+}
+
+int volseg_conv_direct512_applies(const volseg_conv_shape *s, int bf16) {
+    double use = 0;
+    plan(s, bf16, &use);
+    return dc_output_width(s) >= VECTOR && use >= 0.8;
+}
+
+long volseg_conv_direct512_weight_blocks(const volseg_conv_shape *s, int bf16) { return block_count(s, bf16); }
+
+long volseg_conv_direct512_packed_count(const volseg_conv_shape *s, int bf16) {
+    return block_count(s, bf16) * plan(s, bf16, 0).mr * lines(s, bf16) * dc_kernel_volume(s);
+}
+
+long volseg_conv_direct512_scratch_count(const volseg_conv_shape *s, int bf16) {
+    return dc_panel_rows(s, lines(s, bf16), plan(s, bf16, 0).rows) * dc_panel_width(s, VECTOR);
+}
+
+// packed[(b x taps + t) x mr + j] = weight of output channel b mr + j at tap t (zero past cout),
+// t running over (line, kd, kh, kw); under bf16 a word pairs channels 2q and 2q + 1 of the tap.
+static void pack_float32(const volseg_conv_shape *s, const float *weight, float *packed, long block_begin, long block_end) {
+    const long taps = (long)s->cin * dc_kernel_volume(s);
+    const int mr = plan(s, 0, 0).mr;
+    for (long b = block_begin; b < block_end; b++)
+        for (long t = 0; t < taps; t++)
+            for (int j = 0; j < mr; j++) {
+                const long co = b * mr + j;
+                packed[(b * taps + t) * mr + j] = co < s->cout ? weight[co * taps + t] : 0;
+            }
+}
+
+BF16 static void pack_pairs(const volseg_conv_shape *s, const float *weight, uint32_t *packed, long block_begin, long block_end) {
+    const int volume = dc_kernel_volume(s), pairs = lines(s, 1), mr = plan(s, 1, 0).mr;
+    const long taps = (long)pairs * volume, per_channel = (long)s->cin * volume;
+    for (long b = block_begin; b < block_end; b++)
+        for (int q = 0; q < pairs; q++)
+            for (int tap = 0; tap < volume; tap++)
+                for (int j = 0; j < mr; j++) {
+                    const long co = b * mr + j, t = (long)q * volume + tap;
+                    float lo = 0, hi = 0;
+                    if (co < s->cout) {
+                        lo = weight[co * per_channel + (2L * q) * volume + tap];
+                        if (2 * q + 1 < s->cin) hi = weight[co * per_channel + (2L * q + 1) * volume + tap];
+                    }
+                    packed[(b * taps + t) * mr + j] = pair_word(lo, hi);
+                }
+}
+
+void volseg_conv_direct512_pack(const volseg_conv_shape *s, int bf16, const float *weight, float *packed,
+                                long block_begin, long block_end) {
+    if (bf16) pack_pairs(s, weight, (uint32_t *)packed, block_begin, block_end);
+    else pack_float32(s, weight, packed, block_begin, block_end);
+}
+
+// The bf16 panel: as dc_fill_panel, line q holding channels 2q and 2q + 1 as pair words.
+BF16 static void fill_pair_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, int wp,
+                                 uint32_t *panel) {
+    const int w = s->w, pw = s->pw, span = s->kh + count - 1, pairs = lines(s, 1);
+    const long plane = (long)s->h * w, channel = plane * s->d;
+    uint32_t *dst = panel;
+    for (int q = 0; q < pairs; q++)
+        for (int kd = 0; kd < s->kd; kd++)
+            for (int j = 0; j < span; j++, dst += wp) {
+                const int id = od - s->pd + kd, ih = oh - s->ph + j;
+                if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {
+                    memset(dst, 0, (size_t)wp * sizeof *dst);
+                    continue;
+                }
+                const float *lo = x + 2L * q * channel + id * plane + (long)ih * w;
+                const float *hi = 2 * q + 1 < s->cin ? lo + channel : 0;
+                memset(dst, 0, (size_t)pw * sizeof *dst);
+                for (int c = 0; c < w; c += VECTOR) {
+                    const __mmask16 m = lanes(w - c);
+                    const __m512 l = _mm512_maskz_loadu_ps(m, lo + c);
+                    const __m512 h = hi ? _mm512_maskz_loadu_ps(m, hi + c) : _mm512_setzero_ps();
+                    _mm512_mask_storeu_epi32(dst + pw + c, m, pair_words(l, h));
+                }
+                memset(dst + pw + w, 0, (size_t)(wp - pw - w) * sizeof *dst);
+            }
+}
+
+// The tiles: acc[j][v] += over panel lines x kd blocks c, taps kh and kw of weights[c][kh][kw][j] *
+// src[v][(c span + kh) wp + kw + lane]. One function per shape and precision, accumulators in a
+// local array the compiler keeps in registers (unrolled by constant bounds; checked in the
+// disassembly: no stack traffic in the tap loop).
+#define FMA_STEP(acc, x, w) _mm512_fmadd_ps((x), _mm512_set1_ps(*(w)), (acc))
+#define DPBF16_STEP(acc, x, w) _mm512_dpbf16_ps((acc), (__m512bh)(x), (__m512bh)_mm512_set1_epi32((int)*(w)))
+
+#define DEFINE_TILE(NAME, TARGET, WORD, STEP, MR, NV)                                                              \
+    TARGET __attribute__((noinline)) static void NAME(int blocks, int kh_count, int span, int wp, int kw,           \
+                                                      const float *const src[MAX_NV], const WORD *weights,          \
+                                                      __m512 acc[MAX_MR][MAX_NV]) {                                 \
+        __m512 a[MR][NV];                                                                                           \
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < MR; j++)                                             \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) a[j][v] = acc[j][v];                    \
+        const WORD *wk = weights;                                                                                   \
+        for (int c = 0; c < blocks; c++)                                                                            \
+            for (int kh = 0; kh < kh_count; kh++) {                                                                 \
+                const long offset = ((long)c * span + kh) * wp;                                                     \
+                for (int k = 0; k < kw; k++, wk += MR) {                                                            \
+                    __m512 x[NV];                                                                                   \
+                    _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                                 \
+                        x[v] = _mm512_loadu_ps(src[v] + offset + k);                                                \
+                    _Pragma("clang loop unroll(full)") for (int j = 0; j < MR; j++)                                 \
+                        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                             \
+                            a[j][v] = STEP(a[j][v], x[v], wk + j);                                                  \
+                }                                                                                                   \
+            }                                                                                                       \
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < MR; j++)                                             \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[j][v] = a[j][v];                    \
+    }
+
+DEFINE_TILE(tile_f32_4x6, AVX512, float, FMA_STEP, 4, 6)
+DEFINE_TILE(tile_f32_6x4, AVX512, float, FMA_STEP, 6, 4)
+DEFINE_TILE(tile_f32_8x3, AVX512, float, FMA_STEP, 8, 3)
+DEFINE_TILE(tile_bf16_4x6, BF16, uint32_t, DPBF16_STEP, 4, 6)
+DEFINE_TILE(tile_bf16_6x4, BF16, uint32_t, DPBF16_STEP, 6, 4)
+DEFINE_TILE(tile_bf16_8x3, BF16, uint32_t, DPBF16_STEP, 8, 3)
+
+AVX512 static void run_tile(int bf16, int mr, int blocks, int kh_count, int span, int wp, int kw,
+                          const float *const src[MAX_NV], const float *weights, __m512 acc[MAX_MR][MAX_NV]) {
+    const uint32_t *words = (const uint32_t *)weights;
+    if (bf16) {
+        if (mr == 4) tile_bf16_4x6(blocks, kh_count, span, wp, kw, src, words, acc);
+        else if (mr == 6) tile_bf16_6x4(blocks, kh_count, span, wp, kw, src, words, acc);
+        else tile_bf16_8x3(blocks, kh_count, span, wp, kw, src, words, acc);
+    } else {
+        if (mr == 4) tile_f32_4x6(blocks, kh_count, span, wp, kw, src, weights, acc);
+        else if (mr == 6) tile_f32_6x4(blocks, kh_count, span, wp, kw, src, weights, acc);
+        else tile_f32_8x3(blocks, kh_count, span, wp, kw, src, weights, acc);
+    }
+}
+
+// AVX-512F code that calls the bf16 functions (fill_pair_panel, the bf16 tiles) only when bf16 is
+// set: the Float32 path runs on AVX-512 CPUs without AVX512_BF16.
+AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *x, const float *packed,
+                                        const float *bias, float *y, int row_begin, int row_end, float *panel) {
+    const int ow = dc_output_width(s), oh_count = dc_output_height(s);
+    const long out_channel = (long)dc_output_depth(s) * oh_count * ow;
+    const dc_tile_plan p = plan(s, bf16, 0);
+    const int mr = p.mr, nv = p.nv, most = p.rows;
+    const int blocks = (int)block_count(s, bf16), wp = dc_panel_width(s, VECTOR), planes = lines(s, bf16) * s->kd;
+    const long block_stride = (long)lines(s, bf16) * dc_kernel_volume(s) * mr;
+    const int per_row = (ow + VECTOR - 1) / VECTOR;
+
+    for (int row = row_begin; row < row_end;) {
+        const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
+        const int span = s->kh + count - 1;
+        if (bf16) fill_pair_panel(s, x, od, oh, count, wp, (uint32_t *)panel);
+        else dc_fill_panel(s, x, od, oh, count, wp, panel);
+        const int vectors = count * per_row;
+        for (int b = 0; b < blocks; b++) {
+            const float *weights = packed + b * block_stride;
+            const int live = s->cout - b * mr < mr ? s->cout - b * mr : mr;
+            for (int first = 0; first < vectors; first += nv) {
+                const float *src[MAX_NV];
+                int slot[MAX_NV], w0[MAX_NV];
+                for (int v = 0; v < nv; v++) {
+                    const int index = first + v < vectors ? first + v : first; // a missing vector repeats the first
+                    slot[v] = index / per_row;
+                    w0[v] = index % per_row * VECTOR;
+                    src[v] = panel + (long)slot[v] * wp + w0[v];
+                }
+                __m512 acc[MAX_MR][MAX_NV];
+                for (int j = 0; j < mr; j++) {
+                    const __m512 start = _mm512_set1_ps(bias && j < live ? bias[b * mr + j] : 0.f);
+                    for (int v = 0; v < nv; v++) acc[j][v] = start;
+                }
+                run_tile(bf16, mr, planes, s->kh, span, wp, s->kw, src, weights, acc);
+                for (int v = 0; v < nv && first + v < vectors; v++) {
+                    const __mmask16 m = lanes(ow - w0[v]);
+                    float *out = y + (long)(row + slot[v]) * ow + w0[v];
+                    for (int j = 0; j < live; j++) _mm512_mask_storeu_ps(out + (b * mr + j) * out_channel, m, acc[j][v]);
+                }
+            }
+        }
+        row += count;
+    }
+}
