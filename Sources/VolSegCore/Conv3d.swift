@@ -34,7 +34,10 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
         }
     }
 
-    let y = OpProfile.measure("conv3d") { ConvKernels.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned) }
+    // Profiled per kernel path, so a profile shows which path a slow convolution took.
+    let y = OpProfile.measure("conv3d", path: { ConvKernels.forwardPath(geometry) }) {
+        ConvKernels.forward(x, weight: weight, bias: bias, geometry: geometry, planned: planned)
+    }
     guard recording else { return y }
     let xSaved = needs.weight ? x.detached() : nil
     let wSaved = needs.input ? weight.detached() : nil
@@ -46,6 +49,12 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
 
 /// Picks the kernel of each part of a (non-depthwise) convolution.
 enum ConvKernels {
+    /// The forward's path, as `volseg bench unet --profile` names it: the direct kernel's
+    /// `GEMMKernel` name, or "gemm" (im2col or W-shifted panels, whichever GEMM they reach).
+    static func forwardPath(_ g: ConvGeometry) -> String {
+        ConvDirect.variant(g)?.logged.rawValue ?? "gemm"
+    }
+
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
         if ConvDirect.applies(g) {
             return ConvDirect.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)

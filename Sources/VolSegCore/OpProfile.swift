@@ -23,9 +23,11 @@ public enum OpProfile {
         return (lines.sorted { $0.milliseconds > $1.milliseconds }, total)
     }
 
-    /// Runs `body`, adding its time to `op` while recording.
-    static func measure<T>(_ op: String, _ body: () -> T) -> T {
+    /// Runs `body`, adding its time to `op` while recording; with `path`, to "op (path)", the path
+    /// asked for only while recording.
+    static func measure<T>(_ name: String, path: (() -> String)? = nil, _ body: () -> T) -> T {
         guard tally.isRecording else { return body() }
+        let op = path.map { "\(name) (\($0()))" } ?? name
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let elapsed = DispatchTime.now().uptimeNanoseconds - start
