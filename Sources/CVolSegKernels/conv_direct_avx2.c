@@ -66,6 +66,34 @@ void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, fl
             }
 }
 
+// The Float32 panel of `count` output rows (od, oh ...): row (ci, kd, j) holds input row
+// (ci, od - pd + kd, oh - ph + j) for j < kH + count - 1, after pW zeros and followed by zeros up
+// to `wp`, or only zeros where that row is outside the input.
+AVX2 static void fill_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, int wp, float *panel) {
+    const int w = s->w, pw = s->pw, span = s->kh + count - 1;
+    const long plane = (long)s->h * w, channel = plane * s->d;
+    const __m256 zero = _mm256_setzero_ps();
+    float *dst = panel;
+    for (int ci = 0; ci < s->cin; ci++)
+        for (int kd = 0; kd < s->kd; kd++)
+            for (int j = 0; j < span; j++, dst += wp) {
+                int id = od - s->pd + kd, ih = oh - s->ph + j;
+                int i = 0;
+                if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {
+                    for (; i + 8 <= wp; i += 8) _mm256_storeu_ps(dst + i, zero);
+                    for (; i < wp; i++) dst[i] = 0;
+                    continue;
+                }
+                const float *src = x + ci * channel + id * plane + (long)ih * w;
+                for (; i < pw; i++) dst[i] = 0;
+                float *d = dst + pw;
+                int c = 0;
+                for (; c + 8 <= w; c += 8) _mm256_storeu_ps(d + c, _mm256_loadu_ps(src + c));
+                for (; c < w; c++) d[c] = src[c];
+                for (i = pw + w; i < wp; i++) dst[i] = 0;
+            }
+}
+
 // The tiles: acc[j][v] += sum over (ci, kd) blocks c, taps kh and kw of weights[c][kh][kw][j] *
 // src[v][(c span + kh) wp + kw + lane]. Each is its own function with its accumulators in named
 // variables: inlined into the row loop, clang kept one 6 x 2 accumulator on the stack (half the
@@ -153,7 +181,7 @@ AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, 
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        dc_fill_panel(s, x, od, oh, count, wp, panel);
+        fill_panel(s, x, od, oh, count, wp, panel);
         const int vectors = count * per_row;
         for (int b = 0; b < blocks; b++) {
             const float *weights = packed + b * block_stride;
@@ -274,7 +302,7 @@ AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, cons
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        dc_fill_panel(s, x, od, oh, count, wp, panel);
+        fill_panel(s, x, od, oh, count, wp, panel);
         // The group's gradient rows, zero past OW so the last vector adds nothing: [co][slot][vector_floats].
         for (int co = 0; co < s->cout; co++)
             for (int slot = 0; slot < count; slot++) {

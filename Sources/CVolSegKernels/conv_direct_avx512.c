@@ -1,4 +1,4 @@
-// Direct 3D convolution with stride 1 on AVX-512, in Float32 (FMA) or in bf16 (VDPBF16PS pairs
+// Direct 3D convolution on AVX-512 (stride 1, or 2 along W, any along D and H), in Float32 (FMA) or in bf16 (VDPBF16PS pairs
 // summed in Float32), on NCDHW tensors as the network keeps them.
 //
 // The structure of conv_direct_avx2.c (read its header for why a panel and not im2col), with
@@ -13,6 +13,10 @@
 // of one tap. One VDPBF16PS then adds both channels' products to each of 16 Float32 outputs: half
 // the instructions of the Float32 tile, half the panel bytes, and the input is rounded once per row
 // group instead of once per im2col column (the bf16 GEMM path rounds a 27-times larger panel).
+//
+// Strides: along D and H a stride only changes which input rows a panel holds; along W a panel row
+// holds the padded input row in sW phases (conv_direct_plan.h), so the stride-2 down-sampling
+// convolutions run here too, their panels filled with the even lanes of pairs of loads.
 //
 // Only for outputs at least 16 wide whose tile plan keeps at least 80% of its FMAs useful
 // (volseg_conv_direct512_applies): narrower rows would waste most of each vector, and those
@@ -50,7 +54,7 @@ static long block_count(const volseg_conv_shape *s, int bf16) {
 int volseg_conv_direct512_applies(const volseg_conv_shape *s, int bf16) {
     double use = 0;
     plan(s, bf16, &use);
-    return dc_output_width(s) >= VECTOR && use >= 0.8;
+    return s->sw <= 2 && s->kw <= 64 && dc_output_width(s) >= VECTOR && use >= 0.8;
 }
 
 long volseg_conv_direct512_weight_blocks(const volseg_conv_shape *s, int bf16) { return block_count(s, bf16); }
@@ -99,35 +103,55 @@ void volseg_conv_direct512_pack(const volseg_conv_shape *s, int bf16, const floa
     else pack_float32(s, weight, packed, block_begin, block_end);
 }
 
-// The bf16 panel: as dc_fill_panel, line q holding channels 2q and 2q + 1 as pair words.
-BF16 static void fill_pair_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, int wp,
-                                 uint32_t *panel) {
-    const int w = s->w, pw = s->pw, span = s->kh + count - 1, pairs = lines(s, 1);
-    const long plane = (long)s->h * w, channel = plane * s->d;
-    uint32_t *dst = panel;
-    for (int q = 0; q < pairs; q++)
-        for (int kd = 0; kd < s->kd; kd++)
-            for (int j = 0; j < span; j++, dst += wp) {
-                const int id = od - s->pd + kd, ih = oh - s->ph + j;
-                if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {
-                    memset(dst, 0, (size_t)wp * sizeof *dst);
-                    continue;
-                }
-                const float *lo = x + 2L * q * channel + id * plane + (long)ih * w;
-                const float *hi = 2 * q + 1 < s->cin ? lo + channel : 0;
-                memset(dst, 0, (size_t)pw * sizeof *dst);
-                for (int c = 0; c < w; c += VECTOR) {
-                    const __mmask16 m = lanes(w - c);
-                    const __m512 l = _mm512_maskz_loadu_ps(m, lo + c);
-                    const __m512 h = hi ? _mm512_maskz_loadu_ps(m, hi + c) : _mm512_setzero_ps();
-                    _mm512_mask_storeu_epi32(dst + pw + c, m, pair_words(l, h));
-                }
-                memset(dst + pw + w, 0, (size_t)(wp - pw - w) * sizeof *dst);
-            }
+// Lane l: row[base + stride l] where 0 <= base + stride l < w, else 0; stride 1 or 2 (the even
+// lanes of two loads). Masked-off lanes are not read, so base may lie before or past the row.
+AVX512 static inline __m512 strided_row(const float *row, int w, int base, int stride) {
+    const __mmask16 m0 = lanes(w - base) & (__mmask16)~lanes(-base);
+    const __m512 first = _mm512_maskz_loadu_ps(m0, row + base);
+    if (stride == 1) return first;
+    const __mmask16 m1 = lanes(w - base - 16) & (__mmask16)~lanes(-base - 16);
+    const __m512 second = _mm512_maskz_loadu_ps(m1, row + base + 16);
+    const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(first, evens, second);
 }
 
+// The panel of `count` output rows (od, oh ...), conv_direct_plan.h's layout: row (line, kd, j)
+// holds input row (sD od - pD + kd, sH oh - pH + j) of the line's channel (Float32) or channels
+// 2q and 2q + 1 as pair words (bf16, zero for a missing odd channel), phase p word i being padded
+// position sW i + p; zeros outside the input. One body for both, the store differing.
+#define DEFINE_FILL(NAME, TARGET, BF16_WORDS)                                                                     \
+    TARGET static void NAME(const volseg_conv_shape *s, const float *x, int od, int oh, int count, float *panel) {  \
+        const int sw = s->sw, phase = dc_phase_width(s, VECTOR), wp = sw * phase, span = dc_row_span(s, count);    \
+        const long plane = (long)s->h * s->w, channel = plane * s->d;                                             \
+        float *dst = panel;                                                                                        \
+        for (int q = 0; q < lines(s, BF16_WORDS); q++)                                                             \
+            for (int kd = 0; kd < s->kd; kd++)                                                                     \
+                for (int j = 0; j < span; j++, dst += wp) {                                                        \
+                    const int id = s->sd * od - s->pd + kd, ih = s->sh * oh - s->ph + j;                           \
+                    if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {                                            \
+                        memset(dst, 0, (size_t)wp * sizeof *dst);                                                  \
+                        continue;                                                                                  \
+                    }                                                                                              \
+                    const float *lo = x + (BF16_WORDS ? 2L * q : q) * channel + id * plane + (long)ih * s->w;      \
+                    const int has_high = BF16_WORDS && 2 * q + 1 < s->cin;                                         \
+                    for (int p = 0; p < sw; p++)                                                                   \
+                        for (int i = 0; i < phase; i += VECTOR) {                                                  \
+                            const int base = sw * i + p - s->pw;                                                   \
+                            const __mmask16 m = lanes(phase - i);                                                  \
+                            const __m512 l = strided_row(lo, s->w, base, sw);                                      \
+                            STORE_##BF16_WORDS(dst + p * phase + i, m, l,                                          \
+                                               has_high ? strided_row(lo + channel, s->w, base, sw) : _mm512_setzero_ps()); \
+                        }                                                                                          \
+                }                                                                                                  \
+    }
+#define STORE_0(dst, m, l, h) _mm512_mask_storeu_ps((dst), (m), (l))
+#define STORE_1(dst, m, l, h) _mm512_mask_storeu_epi32((dst), (m), pair_words((l), (h)))
+
+DEFINE_FILL(fill_float32_panel, AVX512, 0)
+DEFINE_FILL(fill_pair_panel, BF16, 1)
+
 // The tiles: acc[j][v] += over panel lines x kd blocks c, taps kh and kw of weights[c][kh][kw][j] *
-// src[v][(c span + kh) wp + kw + lane]. One function per shape and precision, accumulators in a
+// src[v][(c span + kh) wp + taps[kw] + lane]. One function per shape and precision, accumulators in a
 // local array the compiler keeps in registers (unrolled by constant bounds; checked in the
 // disassembly: no stack traffic in the tap loop).
 #define FMA_STEP(acc, x, w) _mm512_fmadd_ps((x), _mm512_set1_ps(*(w)), (acc))
@@ -135,8 +159,8 @@ BF16 static void fill_pair_panel(const volseg_conv_shape *s, const float *x, int
 
 #define DEFINE_TILE(NAME, TARGET, WORD, STEP, MR, NV)                                                              \
     TARGET __attribute__((noinline)) static void NAME(int blocks, int kh_count, int span, int wp, int kw,           \
-                                                      const float *const src[MAX_NV], const WORD *weights,          \
-                                                      __m512 acc[MAX_MR][MAX_NV]) {                                 \
+                                                      const int *taps, const float *const src[MAX_NV],              \
+                                                      const WORD *weights, __m512 acc[MAX_MR][MAX_NV]) {            \
         __m512 a[MR][NV];                                                                                           \
         _Pragma("clang loop unroll(full)") for (int j = 0; j < MR; j++)                                             \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) a[j][v] = acc[j][v];                    \
@@ -147,7 +171,7 @@ BF16 static void fill_pair_panel(const volseg_conv_shape *s, const float *x, int
                 for (int k = 0; k < kw; k++, wk += MR) {                                                            \
                     __m512 x[NV];                                                                                   \
                     _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                                 \
-                        x[v] = _mm512_loadu_ps(src[v] + offset + k);                                                \
+                        x[v] = _mm512_loadu_ps(src[v] + offset + taps[k]);                                          \
                     _Pragma("clang loop unroll(full)") for (int j = 0; j < MR; j++)                                 \
                         _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                             \
                             a[j][v] = STEP(a[j][v], x[v], wk + j);                                                  \
@@ -164,17 +188,17 @@ DEFINE_TILE(tile_bf16_4x6, BF16, uint32_t, DPBF16_STEP, 4, 6)
 DEFINE_TILE(tile_bf16_6x4, BF16, uint32_t, DPBF16_STEP, 6, 4)
 DEFINE_TILE(tile_bf16_8x3, BF16, uint32_t, DPBF16_STEP, 8, 3)
 
-AVX512 static void run_tile(int bf16, int mr, int blocks, int kh_count, int span, int wp, int kw,
-                          const float *const src[MAX_NV], const float *weights, __m512 acc[MAX_MR][MAX_NV]) {
+AVX512 static void run_tile(int bf16, int mr, int blocks, int kh_count, int span, int wp, int kw, const int *taps,
+                            const float *const src[MAX_NV], const float *weights, __m512 acc[MAX_MR][MAX_NV]) {
     const uint32_t *words = (const uint32_t *)weights;
     if (bf16) {
-        if (mr == 4) tile_bf16_4x6(blocks, kh_count, span, wp, kw, src, words, acc);
-        else if (mr == 6) tile_bf16_6x4(blocks, kh_count, span, wp, kw, src, words, acc);
-        else tile_bf16_8x3(blocks, kh_count, span, wp, kw, src, words, acc);
+        if (mr == 4) tile_bf16_4x6(blocks, kh_count, span, wp, kw, taps, src, words, acc);
+        else if (mr == 6) tile_bf16_6x4(blocks, kh_count, span, wp, kw, taps, src, words, acc);
+        else tile_bf16_8x3(blocks, kh_count, span, wp, kw, taps, src, words, acc);
     } else {
-        if (mr == 4) tile_f32_4x6(blocks, kh_count, span, wp, kw, src, weights, acc);
-        else if (mr == 6) tile_f32_6x4(blocks, kh_count, span, wp, kw, src, weights, acc);
-        else tile_f32_8x3(blocks, kh_count, span, wp, kw, src, weights, acc);
+        if (mr == 4) tile_f32_4x6(blocks, kh_count, span, wp, kw, taps, src, weights, acc);
+        else if (mr == 6) tile_f32_6x4(blocks, kh_count, span, wp, kw, taps, src, weights, acc);
+        else tile_f32_8x3(blocks, kh_count, span, wp, kw, taps, src, weights, acc);
     }
 }
 
@@ -188,13 +212,15 @@ AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, co
     const int mr = p.mr, nv = p.nv, most = p.rows;
     const int blocks = (int)block_count(s, bf16), wp = dc_panel_width(s, VECTOR), planes = lines(s, bf16) * s->kd;
     const long block_stride = (long)lines(s, bf16) * dc_kernel_volume(s) * mr;
-    const int per_row = (ow + VECTOR - 1) / VECTOR;
+    const int per_row = (ow + VECTOR - 1) / VECTOR, phase = dc_phase_width(s, VECTOR);
+    int taps[64]; // where tap kw reads in a panel row (kW <= 64: volseg_conv_direct512_applies)
+    for (int k = 0; k < s->kw; k++) taps[k] = k % s->sw * phase + k / s->sw;
 
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
-        const int span = s->kh + count - 1;
-        if (bf16) fill_pair_panel(s, x, od, oh, count, wp, (uint32_t *)panel);
-        else dc_fill_panel(s, x, od, oh, count, wp, panel);
+        const int span = dc_row_span(s, count);
+        if (bf16) fill_pair_panel(s, x, od, oh, count, panel);
+        else fill_float32_panel(s, x, od, oh, count, panel);
         const int vectors = count * per_row;
         for (int b = 0; b < blocks; b++) {
             const float *weights = packed + b * block_stride;
@@ -206,14 +232,14 @@ AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, co
                     const int index = first + v < vectors ? first + v : first; // a missing vector repeats the first
                     slot[v] = index / per_row;
                     w0[v] = index % per_row * VECTOR;
-                    src[v] = panel + (long)slot[v] * wp + w0[v];
+                    src[v] = panel + (long)slot[v] * s->sh * wp + w0[v];
                 }
                 __m512 acc[MAX_MR][MAX_NV];
                 for (int j = 0; j < mr; j++) {
                     const __m512 start = _mm512_set1_ps(bias && j < live ? bias[b * mr + j] : 0.f);
                     for (int v = 0; v < nv; v++) acc[j][v] = start;
                 }
-                run_tile(bf16, mr, planes, s->kh, span, wp, s->kw, src, weights, acc);
+                run_tile(bf16, mr, planes, s->kh, span, wp, s->kw, taps, src, weights, acc);
                 for (int v = 0; v < nv && first + v < vectors; v++) {
                     const __mmask16 m = lanes(ow - w0[v]);
                     float *out = y + (long)(row + slot[v]) * ow + w0[v];

@@ -1,10 +1,13 @@
 // What the direct convolution kernels (conv_direct_avx2.c, conv_direct_avx512.c) share: the output
 // geometry, the panel of zero-padded input rows and how a convolution is cut into register tiles.
 //
-// A panel holds, for a group of up to 4 output rows of one plane, `lines` x kD x (kH + rows - 1)
-// input rows of `panel_width` words each: a line is one input channel (Float32) or a pair of them
-// (bf16 pair words, conv_direct_avx512.c); either way a word is 4 bytes. Output row oh + i of the
-// group reads panel rows j = kh + i, so rows that share kH - 1 input rows read them once.
+// A panel holds, for a group of up to 4 output rows of one plane, `lines` x kD x span input rows of
+// `panel_width` words each: a line is one input channel (Float32) or a pair of them (bf16 pair
+// words, conv_direct_avx512.c); either way a word is 4 bytes. Output row oh + i of the group reads
+// panel rows j = sH i + kh, so rows that share input rows read them once (span = sH (rows - 1) + kH).
+// With a stride sW along W a panel row holds the padded input row in sW phases (phase p: padded
+// positions p, p + sW, ...), so tap kw of output column o reads phase kw % sW at o + kw / sW: the
+// vectors of outputs still read consecutive words. The AVX2 kernel takes stride 1 only.
 
 #ifndef VOLSEG_CONV_DIRECT_PLAN_H
 #define VOLSEG_CONV_DIRECT_PLAN_H
@@ -14,18 +17,24 @@
 #include <immintrin.h>
 
 static inline int dc_kernel_volume(const volseg_conv_shape *s) { return s->kd * s->kh * s->kw; }
-static inline int dc_output_width(const volseg_conv_shape *s) { return s->w + 2 * s->pw - s->kw + 1; }
-static inline int dc_output_height(const volseg_conv_shape *s) { return s->h + 2 * s->ph - s->kh + 1; }
-static inline int dc_output_depth(const volseg_conv_shape *s) { return s->d + 2 * s->pd - s->kd + 1; }
+static inline int dc_output_width(const volseg_conv_shape *s) { return (s->w + 2 * s->pw - s->kw) / s->sw + 1; }
+static inline int dc_output_height(const volseg_conv_shape *s) { return (s->h + 2 * s->ph - s->kh) / s->sh + 1; }
+static inline int dc_output_depth(const volseg_conv_shape *s) { return (s->d + 2 * s->pd - s->kd) / s->sd + 1; }
 
-// Every tap of every output vector of `vector` lanes reads inside its panel row: (OW rounded up to
-// the vector) + kW - 1, which is at least pW + W, so the whole padded input row fits.
-static inline int dc_panel_width(const volseg_conv_shape *s, int vector) {
-    return (dc_output_width(s) + vector - 1) / vector * vector + s->kw - 1;
+// Words of one phase of a panel row: every tap of every output vector of `vector` lanes reads
+// inside it, (OW rounded up to the vector) + (kW - 1) / sW; with stride 1 that is at least pW + W,
+// so the whole padded input row fits.
+static inline int dc_phase_width(const volseg_conv_shape *s, int vector) {
+    return (dc_output_width(s) + vector - 1) / vector * vector + (s->kw - 1) / s->sw;
 }
 
+static inline int dc_panel_width(const volseg_conv_shape *s, int vector) { return s->sw * dc_phase_width(s, vector); }
+
+// Panel rows per (line, kd) for a group of `rows` output rows.
+static inline int dc_row_span(const volseg_conv_shape *s, int rows) { return s->sh * (rows - 1) + s->kh; }
+
 static inline long dc_panel_rows(const volseg_conv_shape *s, int lines, int rows) {
-    return (long)lines * s->kd * (s->kh + rows - 1);
+    return (long)lines * s->kd * dc_row_span(s, rows);
 }
 
 // The most output rows (up to 4) whose shared panel stays within 256 KiB (half of a 512 KiB L2, the
@@ -60,36 +69,6 @@ static inline dc_tile_plan dc_plan_tiles(const volseg_conv_shape *s, int lines, 
     }
     if (use) *use = best_use;
     return best;
-}
-
-// The Float32 panel of `count` output rows (od, oh ...): row (ci, kd, j) holds input row
-// (ci, od - pd + kd, oh - ph + j) for j < kH + count - 1, after pW zeros and followed by zeros up
-// to `wp`, or only zeros where that row is outside the input. (AVX2 code: every CPU with either
-// kernel has it.)
-__attribute__((target("avx2,fma"))) static inline void
-dc_fill_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, int wp, float *panel) {
-    const int w = s->w, pw = s->pw, span = s->kh + count - 1;
-    const long plane = (long)s->h * w, channel = plane * s->d;
-    const __m256 zero = _mm256_setzero_ps();
-    float *dst = panel;
-    for (int ci = 0; ci < s->cin; ci++)
-        for (int kd = 0; kd < s->kd; kd++)
-            for (int j = 0; j < span; j++, dst += wp) {
-                int id = od - s->pd + kd, ih = oh - s->ph + j;
-                int i = 0;
-                if (id < 0 || id >= s->d || ih < 0 || ih >= s->h) {
-                    for (; i + 8 <= wp; i += 8) _mm256_storeu_ps(dst + i, zero);
-                    for (; i < wp; i++) dst[i] = 0;
-                    continue;
-                }
-                const float *src = x + ci * channel + id * plane + (long)ih * w;
-                for (; i < pw; i++) dst[i] = 0;
-                float *d = dst + pw;
-                int c = 0;
-                for (; c + 8 <= w; c += 8) _mm256_storeu_ps(d + c, _mm256_loadu_ps(src + c));
-                for (; c < w; c++) d[c] = src[c];
-                for (i = pw + w; i < wp; i++) dst[i] = 0;
-            }
 }
 
 // The group of output rows that starts at `row` (od x OH + oh) within [row, row_end): up to `most`

@@ -50,9 +50,11 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
 /// Picks the kernel of each part of a (non-depthwise) convolution.
 enum ConvKernels {
     /// The forward's path, as `volseg bench unet --profile` names it: the direct kernel's
-    /// `GEMMKernel` name, or "gemm" (im2col or W-shifted panels, whichever GEMM they reach).
+    /// `GEMMKernel` name, or "gemm" (im2col or W-shifted panels, whichever GEMM they reach), and
+    /// the stride where it is not 1.
     static func forwardPath(_ g: ConvGeometry) -> String {
-        ConvDirect.variant(g)?.logged.rawValue ?? "gemm"
+        let path = ConvDirect.variant(g)?.logged.rawValue ?? "gemm"
+        return g.stride == [1, 1, 1] ? path : "\(path), stride \(g.stride.map(String.init).joined(separator: "x"))"
     }
 
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {

@@ -1,7 +1,7 @@
 import CVolSegKernels
 import Foundation
 
-/// Stride-1 convolution by a direct kernel: each output row's inputs gathered once into a panel of
+/// Convolution by a direct kernel: each output row's inputs gathered once into a panel of
 /// zero-padded rows, a tile of output channels x output vectors held in registers through every tap.
 /// The convolution's input gradient with stride 1 is itself such a convolution
 /// (`ConvKernels.inputGradientByConvolution`), so it runs here too.
@@ -13,7 +13,8 @@ import Foundation
 ///   multiple of 4, and its per-worker lane partials, 8 floats per weight, within the scratch
 ///   budget: the network's first two levels; deeper ones stay on the W-shifted GEMM).
 /// - AVX-512 Float32 (`conv_direct_avx512.c`) where our AVX-512 kernel is in use, and the same
-///   kernel in bf16 (pair words, VDPBF16PS) under `ComputePrecision.bf16`: outputs at least 16 wide
+///   kernel in bf16 (pair words, VDPBF16PS) under `ComputePrecision.bf16`: stride 1, or 2 along W
+///   (the networks' down-sampling convolutions) and any along D and H, outputs at least 16 wide
 ///   with tiles at least 80% useful (`volseg_conv_direct512_applies`); narrower ones and the weight
 ///   gradient stay on the GEMMs.
 /// Measured against the GEMM paths, same runs: see benchmarks/RESULTS.md. `VOLSEG_CONV=gemm` turns
@@ -38,13 +39,13 @@ enum ConvDirect {
 
     /// The direct kernel that runs this convolution's forward now, or nil (a GEMM path runs it).
     static func variant(_ g: ConvGeometry) -> Variant? {
-        guard ConvTuning.directKernel, g.stride == [1, 1, 1], g.kernelVolume > 1, fitsInt32(g) else { return nil }
+        guard ConvTuning.directKernel, g.kernelVolume > 1, fitsInt32(g) else { return nil }
         var s = shape(g)
         let chosen: Variant
         switch (ComputePrecision.current, BLAS.ownISA) {
         // Under bf16 the GEMMs round their inputs; the AVX2 kernel cannot.
         case (.bf16, _): chosen = .avx512BF16
-        case (.float32, .avx2): chosen = .avx2
+        case (.float32, .avx2) where g.stride == [1, 1, 1]: chosen = .avx2
         case (.float32, .avx512): chosen = .avx512
         default: return nil
         }
@@ -86,7 +87,8 @@ enum ConvDirect {
         let i32 = { (v: Int) in Int32(v) }
         return volseg_conv_shape(cin: i32(g.groupInputChannels), d: i32(g.input[0]), h: i32(g.input[1]), w: i32(g.input[2]),
                                  cout: i32(g.groupOutputChannels), kd: i32(g.kernel[0]), kh: i32(g.kernel[1]), kw: i32(g.kernel[2]),
-                                 pd: i32(g.padding[0]), ph: i32(g.padding[1]), pw: i32(g.padding[2]))
+                                 pd: i32(g.padding[0]), ph: i32(g.padding[1]), pw: i32(g.padding[2]),
+                                 sd: i32(g.stride[0]), sh: i32(g.stride[1]), sw: i32(g.stride[2]))
     }
 
     /// Workers: one per thread, each with its own rows of every (batch item, group) and its own

@@ -44,11 +44,12 @@ int volseg_cpu_supports_avx2_fma(void);
 /// 1 when the CPU has AVX-512F, else 0.
 int volseg_cpu_supports_avx512f(void);
 
-/// A stride-1 3D convolution of one batch item and one group, for the direct kernel
-/// (conv_direct_avx2.c): input [cin][d][h][w], weight [cout][cin][kd][kh][kw], zero padding
-/// pd, ph, pw on both sides; the output is [cout][d + 2pd - kd + 1][h + 2ph - kh + 1][w + 2pw - kw + 1].
+/// A 3D convolution of one batch item and one group, for the direct kernels (conv_direct_avx2.c
+/// takes stride 1 only, conv_direct_avx512.c also sW 2 and any sD, sH): input [cin][d][h][w],
+/// weight [cout][cin][kd][kh][kw], zero padding pd, ph, pw on both sides, strides sd, sh, sw; the
+/// output is [cout][(d + 2pd - kd) / sd + 1][(h + 2ph - kh) / sh + 1][(w + 2pw - kw) / sw + 1].
 typedef struct volseg_conv_shape {
-    int cin, d, h, w, cout, kd, kh, kw, pd, ph, pw;
+    int cin, d, h, w, cout, kd, kh, kw, pd, ph, pw, sd, sh, sw;
 } volseg_conv_shape;
 
 /// Blocks of output channels (the tile's 4 or 6 rows) the packed weight holds: the unit
@@ -84,8 +85,8 @@ void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const flo
 
 /// The AVX-512 direct kernel (conv_direct_avx512.c), Float32 (bf16 == 0; AVX-512F) or bf16
 /// (bf16 != 0: inputs and weights rounded to bfloat16, products summed in Float32; AVX512_BF16),
-/// for the same convolutions as the AVX2 one: 1 when it takes this shape (outputs at least 16 wide,
-/// at least 80% of its tiles' FMAs useful), else 0.
+/// 1 when it takes this shape (stride 1 or 2 along W, any along D and H; kW <= 64; outputs at
+/// least 16 wide; at least 80% of its tiles' FMAs useful), else 0.
 int volseg_conv_direct512_applies(const volseg_conv_shape *s, int bf16);
 /// Blocks of output channels (the tile's 4, 6 or 8 rows) the packed weight holds.
 long volseg_conv_direct512_weight_blocks(const volseg_conv_shape *s, int bf16);
