@@ -7,7 +7,7 @@
 // place, they made the first version of this kernel run at a third of the speed) and keeps a tile
 // of output channels x vectors of 8 outputs in 12 registers through every tap (6 x 2, BLIS's
 // Haswell tile: 2 loads of the panel and 6 broadcasts of packed weights per 12 FMAs; or 4 x 3).
-// Up to 4 output rows of one plane share a panel (see plan_tiles), and their output vectors are
+// Up to 8 output rows of one plane share a panel (see plan_tiles), and their output vectors are
 // taken as one list, so a row 8 wide (the network's bottom) still fills a tile with the next
 // row's vectors.
 //
@@ -31,7 +31,7 @@
 // Every output vector is 8 lanes; tiles MR x NV = 6 x 2 or 4 x 3 (4 x 3 loads 7 values per 12 FMAs
 // where 6 x 2 loads 8), planned by dc_plan_tiles (conv_direct_plan.h): the fewest FMAs wasted on
 // zero weight rows and on vectors past a row group's last, ties to more rows per panel, then to
-// 4 x 3. Sharing a panel between up to 4 rows matters: measured on 16 channels at 128^3, filling
+// 4 x 3. Sharing a panel between rows (up to 8) matters: measured on 16 channels at 128^3, filling
 // was a quarter of the time with one panel per row. Measured (2-core Zen 3, best of 5 interleaved
 // runs, GFLOP/s): 16 -> 16 channels at 128^3 6 x 2 137-144, 4 x 3 146-152; 32 -> 32 at 64^3
 // 153-156 against 162-166.

@@ -1,7 +1,7 @@
 // What the direct convolution kernels (conv_direct_avx2.c, conv_direct_avx512.c) share: the output
 // geometry, the panel of zero-padded input rows and how a convolution is cut into register tiles.
 //
-// A panel holds, for a group of up to 4 output rows of one plane, `lines` x kD x span input rows of
+// A panel holds, for a group of up to 8 output rows of one plane, `lines` x kD x span input rows of
 // `panel_width` words each: a line is one input channel (Float32) or a pair of them (bf16 pair
 // words, conv_direct_avx512.c); either way a word is 4 bytes. Output row oh + i of the group reads
 // panel rows j = sH i + kh, so rows that share input rows read them once (span = sH (rows - 1) + kH).
@@ -37,10 +37,13 @@ static inline long dc_panel_rows(const volseg_conv_shape *s, int lines, int rows
     return (long)lines * s->kd * dc_row_span(s, rows);
 }
 
-// The most output rows (up to 4) whose shared panel stays within 256 KiB (half of a 512 KiB L2, the
-// smallest here), at least 1.
+// The most output rows (up to 8) whose shared panel stays within 256 KiB (half of a 512 KiB L2, the
+// smallest here), at least 1. Up to 8 rather than 4: each input row is filled (kH + R - 1) / R
+// times instead of 1.5 times, measured on the 2-core Zen 4 (C harness, one thread, 48 planes,
+// two interleaved runs) 5-8% faster on the network's shapes in all three kernels, e.g. 16 -> 16
+// channels at 128^2: bf16 161 -> 173 GFLOP/s, Float32 AVX-512 87 -> 91, AVX2 76-85 -> 91-92.
 static inline int dc_most_group_rows(const volseg_conv_shape *s, int lines, int vector) {
-    int rows = 4;
+    int rows = 8;
     while (rows > 1 && dc_panel_rows(s, lines, rows) * dc_panel_width(s, vector) * 4 > (256 << 10)) rows--;
     return rows;
 }

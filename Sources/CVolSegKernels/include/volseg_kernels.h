@@ -58,7 +58,7 @@ long volseg_conv_direct_weight_blocks(const volseg_conv_shape *s);
 /// Floats of the packed weight: blocks x tile rows x cin x kd x kh x kw (rows past cout are zeros).
 long volseg_conv_direct_packed_count(const volseg_conv_shape *s);
 /// Floats of scratch one call of `volseg_conv3d_direct_avx2` needs: one panel of zero-padded input
-/// rows for up to 4 output rows (at most about 256 KiB where the channels allow).
+/// rows for up to 8 output rows (at most about 256 KiB where the channels allow).
 long volseg_conv_direct_scratch_count(const volseg_conv_shape *s);
 /// Packs blocks [block_begin, block_end) of `weight` into `packed` (callers may split the blocks
 /// over threads).
