@@ -5,7 +5,9 @@ import Foundation
 /// network runs: Float32 everywhere, or, for inference on CPUs with AVX512_BF16, products of
 /// bfloat16-rounded operands summed in Float32 (`BLAS.sgemm` sends every GEMM to
 /// `volseg_sgemm_bf16`). Tensors, norms, activations, depthwise convolutions, softmax and the
-/// sliding-window sums stay Float32 either way; only the GEMMs' inputs are rounded.
+/// sliding-window sums stay Float32 either way; only the GEMMs' inputs are rounded. The direct
+/// convolution kernel (`ConvDirect`) rounds likewise, except on convolutions with fewer than 8 input
+/// channels per group (a network's first), which it runs in Float32.
 ///
 /// The setting is process-wide and scoped (`run(_:_:)`), so the command that asked for it
 /// (`segment --precision bf16`, `evaluate --model --precision bf16`) covers every layer and worker

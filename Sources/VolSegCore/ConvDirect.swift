@@ -43,8 +43,14 @@ enum ConvDirect {
         var s = shape(g)
         let chosen: Variant
         switch (ComputePrecision.current, BLAS.ownISA) {
-        // Under bf16 the GEMMs round their inputs; the AVX2 kernel cannot.
-        case (.bf16, _): chosen = .avx512BF16
+        // Under bf16 the GEMMs round their inputs; the AVX2 kernel cannot. A convolution with
+        // fewer than 8 input channels per group (a network's first, on the image itself) keeps
+        // Float32: its pair words would be partly empty (half at 1 channel, no faster than
+        // Float32), it is a few percent of the FLOPs, and its input is where rounding costs the
+        // most (the bundled liver model on liver117: 179 voxels whose label differs from Float32
+        // with it in bf16, 154 without).
+        case (.bf16, _) where g.groupInputChannels >= ConvDirect.bf16MinimumInputChannels: chosen = .avx512BF16
+        case (.bf16, _): chosen = .avx512
         case (.float32, .avx2) where g.stride == [1, 1, 1]: chosen = .avx2
         case (.float32, .avx512): chosen = .avx512
         default: return nil
@@ -54,6 +60,10 @@ enum ConvDirect {
     }
 
     static func applies(_ g: ConvGeometry) -> Bool { variant(g) != nil }
+
+    /// Under bf16, the direct kernel rounds convolutions with at least this many input channels
+    /// per group; narrower ones run it in Float32 (see `variant`).
+    static let bf16MinimumInputChannels = 8
 
     /// The panels of all workers: held to the same budget as the GEMM paths' im2col panels, so a
     /// convolution's scratch stays bounded whatever its size (a wider one goes to the GEMM path).

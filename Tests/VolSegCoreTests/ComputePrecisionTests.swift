@@ -133,4 +133,18 @@ final class ComputePrecisionTests: XCTestCase {
             XCTAssertGreaterThan(relativeError(y.toArray(), float32.toArray()), 1e-4, c.name)
         }
     }
+    /// A convolution with fewer than 8 input channels (a network's first) that the direct kernel
+    /// takes stays Float32 under bf16: the same kernel and result as outside it.
+    func testNarrowInputConvolutionKeepsFloat32UnderBF16() throws {
+        guard bf16Runs else { throw XCTSkip("checked where the CPU has AVX512_BF16; the refusal is tested here instead") }
+        let x = seededTensor([1, 4, 3, 4, 32], seed: 1), w = seededTensor([16, 4, 3, 3, 3], seed: 2)
+        let g = ConvGeometry(input: x.shape, weight: w.shape, stride: [1], padding: [1], groups: 1)
+        let float32 = withNoGrad { conv3d(x, weight: w, padding: [1]) }
+        let (bf16, variant) = try ComputePrecision.run(.bf16) { (withNoGrad { conv3d(x, weight: w, padding: [1]) }, ConvDirect.variant(g)) }
+        XCTAssertEqual(variant, ConvTuning.directKernel ? .avx512 : nil)
+        if ConvTuning.directKernel { XCTAssertEqual(bf16.toArray(), float32.toArray()) }
+        // Eight channels are rounded.
+        let wide = ConvGeometry(input: [1, 8, 3, 4, 32], weight: [16, 8, 3, 3, 3], stride: [1], padding: [1], groups: 1)
+        XCTAssertEqual(try ComputePrecision.run(.bf16) { ConvDirect.variant(wide) }, ConvTuning.directKernel ? .avx512BF16 : nil)
+    }
 }

@@ -86,20 +86,21 @@ final class Conv3dTests: XCTestCase {
         }
     }
 
-    /// Shapes the AVX-512 direct kernel takes (outputs at least 16 wide, tiles at least 80% useful):
-    /// a 6 x 4 tile with a group of 4 rows then 1 and a part vector (20 wide), 8 x 3 on two groups
-    /// of two batch items with kW 5 (17 wide), an odd channel count (a bf16 pair without its high
-    /// channel) with no padding or bias, kW 1, and strided ones.
+    /// Shapes the AVX-512 direct kernel takes (outputs at least 16 wide, tiles at least 80% useful),
+    /// with at least 8 input channels per group so that bf16 rounds them too (ComputePrecisionTests):
+    /// a 6 x 4 tile on rows 20 wide (a part vector), 8 x 3 on two groups of two batch items with kW 5
+    /// (17 wide), odd channel counts (a bf16 pair without its high channel), no padding or bias,
+    /// kW 1, and strided ones.
     static let avx512Cases: [Case] = [
-        Case(name: "direct512_cout12_w20", input: [1, 3, 4, 5, 20], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]),
-        Case(name: "direct512_k335_grouped_w17", input: [2, 4, 3, 6, 17], outputChannels: 16, kernel: [3, 3, 5], stride: [1, 1, 1], padding: [1, 1, 2], groups: 2),
-        Case(name: "direct512_cin5_p0_w18", input: [1, 5, 4, 4, 18], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0], bias: false),
-        Case(name: "direct512_k311_w32", input: [1, 2, 5, 3, 32], outputChannels: 8, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
+        Case(name: "direct512_cin9_cout12_w20", input: [1, 9, 4, 5, 20], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]),
+        Case(name: "direct512_k335_grouped_w17", input: [2, 16, 3, 6, 17], outputChannels: 16, kernel: [3, 3, 5], stride: [1, 1, 1], padding: [1, 1, 2], groups: 2),
+        Case(name: "direct512_cin11_p0_w18", input: [1, 11, 4, 4, 18], outputChannels: 12, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0], bias: false),
+        Case(name: "direct512_k311_w32", input: [1, 8, 5, 3, 32], outputChannels: 8, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
         // Strides: 2 everywhere with an odd width (the last phase word a padding zero), 2 along H
         // and W only with kW 5 (taps in both phases), and no padding on an odd channel count.
-        Case(name: "direct512_s2_w33", input: [1, 3, 5, 6, 33], outputChannels: 12, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]),
-        Case(name: "direct512_s122_k335_w36", input: [1, 4, 3, 5, 36], outputChannels: 8, kernel: [3, 3, 5], stride: [1, 2, 2], padding: [1, 1, 2]),
-        Case(name: "direct512_s2_p0_cin5_w35", input: [1, 5, 4, 5, 35], outputChannels: 12, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [0, 0, 0], bias: false),
+        Case(name: "direct512_s2_w33", input: [1, 8, 5, 6, 33], outputChannels: 12, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]),
+        Case(name: "direct512_s122_k335_w36", input: [1, 8, 3, 5, 36], outputChannels: 8, kernel: [3, 3, 5], stride: [1, 2, 2], padding: [1, 1, 2]),
+        Case(name: "direct512_s2_p0_cin9_w35", input: [1, 9, 4, 5, 35], outputChannels: 12, kernel: [3, 3, 3], stride: [2, 2, 2], padding: [0, 0, 0], bias: false),
     ]
 
     static func geometry(_ c: Case) -> ConvGeometry {
