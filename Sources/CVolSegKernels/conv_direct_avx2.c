@@ -189,12 +189,7 @@ AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, 
             for (int first = 0; first < vectors; first += nv) {
                 const float *src[MAX_NV];
                 int slot[MAX_NV], w0[MAX_NV];
-                for (int v = 0; v < nv; v++) {
-                    const int index = first + v < vectors ? first + v : first; // a missing vector repeats the first
-                    slot[v] = index / per_row;
-                    w0[v] = index % per_row * 8;
-                    src[v] = panel + (long)slot[v] * wp + w0[v];
-                }
+                dc_tile_vectors(first, vectors, per_row, 8, nv, wp, panel, src, slot, w0);
                 __m256 acc[MAX_MR][MAX_NV];
                 for (int j = 0; j < mr; j++) {
                     const __m256 start = _mm256_set1_ps(bias && j < live ? bias[b * mr + j] : 0.f);

@@ -228,12 +228,7 @@ AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, co
             for (int first = 0; first < vectors; first += nv) {
                 const float *src[MAX_NV];
                 int slot[MAX_NV], w0[MAX_NV];
-                for (int v = 0; v < nv; v++) {
-                    const int index = first + v < vectors ? first + v : first; // a missing vector repeats the first
-                    slot[v] = index / per_row;
-                    w0[v] = index % per_row * VECTOR;
-                    src[v] = panel + (long)slot[v] * s->sh * wp + w0[v];
-                }
+                dc_tile_vectors(first, vectors, per_row, VECTOR, nv, (long)s->sh * wp, panel, src, slot, w0);
                 __m512 acc[MAX_MR][MAX_NV];
                 for (int j = 0; j < mr; j++) {
                     const __m512 start = _mm512_set1_ps(bias && j < live ? bias[b * mr + j] : 0.f);

@@ -74,6 +74,20 @@ static inline dc_tile_plan dc_plan_tiles(const volseg_conv_shape *s, int lines, 
     return best;
 }
 
+// The `nv` output vectors of the tile that starts at vector `first` of a row group's `vectors`
+// (`per_row` a row, `vector` lanes each): the group row (slot) and first column (w0) of each, and
+// where it starts in the panel (its first panel row lies `row_stride` words per slot on). A vector
+// past the last repeats the first, so the tile still runs whole; its results are not stored.
+static inline void dc_tile_vectors(int first, int vectors, int per_row, int vector, int nv, long row_stride,
+                                   const float *panel, const float **src, int *slot, int *w0) {
+    for (int v = 0; v < nv; v++) {
+        const int index = first + v < vectors ? first + v : first;
+        slot[v] = index / per_row;
+        w0[v] = index % per_row * vector;
+        src[v] = panel + slot[v] * row_stride + w0[v];
+    }
+}
+
 // The group of output rows that starts at `row` (od x OH + oh) within [row, row_end): up to `most`
 // rows, all in one plane (they share its panel).
 static inline int dc_group_rows(const volseg_conv_shape *s, int row, int row_end, int most) {
