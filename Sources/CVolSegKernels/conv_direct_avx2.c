@@ -69,9 +69,10 @@ void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, fl
 // The Float32 panel of `count` output rows (od, oh ...): row (ci, kd, j) holds input row
 // (ci, od - pd + kd, oh - ph + j) for j < kH + count - 1, after pW zeros and followed by zeros up
 // to `wp`, or only zeros where that row is outside the input.
-AVX2 static void fill_panel(const volseg_conv_shape *s, const float *x, int od, int oh, int count, int wp, float *panel) {
+AVX2 static void fill_panel(const volseg_conv_shape *s, const float *const *channels, int od, int oh, int count, int wp,
+                            float *panel) {
     const int w = s->w, pw = s->pw, span = s->kh + count - 1;
-    const long plane = (long)s->h * w, channel = plane * s->d;
+    const long plane = (long)s->h * w;
     const __m256 zero = _mm256_setzero_ps();
     float *dst = panel;
     for (int ci = 0; ci < s->cin; ci++)
@@ -84,7 +85,7 @@ AVX2 static void fill_panel(const volseg_conv_shape *s, const float *x, int od, 
                     for (; i < wp; i++) dst[i] = 0;
                     continue;
                 }
-                const float *src = x + ci * channel + id * plane + (long)ih * w;
+                const float *src = channels[ci] + id * plane + (long)ih * w;
                 for (; i < pw; i++) dst[i] = 0;
                 float *d = dst + pw;
                 int c = 0;
@@ -168,7 +169,7 @@ tile_4x3(int blocks, int kh_count, int span, int wp, int kw, const float *const 
     acc[2][0] = a20; acc[2][1] = a21; acc[2][2] = a22; acc[3][0] = a30; acc[3][1] = a31; acc[3][2] = a32;
 }
 
-AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, const float *packed,
+AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *const *channels, const float *packed,
                                     const float *bias, float *y, int row_begin, int row_end, float *panel) {
     const int ow = output_width(s), oh_count = dc_output_height(s);
     const long out_channel = (long)dc_output_depth(s) * oh_count * ow;
@@ -181,7 +182,7 @@ AVX2 void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, 
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        fill_panel(s, x, od, oh, count, wp, panel);
+        fill_panel(s, channels, od, oh, count, wp, panel);
         const int vectors = count * per_row;
         for (int b = 0; b < blocks; b++) {
             const float *weights = packed + b * block_stride;
@@ -285,7 +286,7 @@ long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s) {
     return (long)s->cout * s->cin * s->kd * s->kh * 3 * 8;
 }
 
-AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
+AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *const *channels, const float *gy,
                                                 int row_begin, int row_end, float *scratch, float *sums) {
     const int ow = output_width(s), oh_count = dc_output_height(s), wp = panel_width(s), most = most_group_rows(s);
     const int vector_floats = (ow + 7) / 8 * 8, gy_stride = most * vector_floats;
@@ -297,7 +298,7 @@ AVX2 void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, cons
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = s->kh + count - 1;
-        fill_panel(s, x, od, oh, count, wp, panel);
+        fill_panel(s, channels, od, oh, count, wp, panel);
         // The group's gradient rows, zero past OW so the last vector adds nothing: [co][slot][vector_floats].
         for (int co = 0; co < s->cout; co++)
             for (int slot = 0; slot < count; slot++) {

@@ -120,9 +120,10 @@ AVX512 static inline __m512 strided_row(const float *row, int w, int base, int s
 // 2q and 2q + 1 as pair words (bf16, zero for a missing odd channel), phase p word i being padded
 // position sW i + p; zeros outside the input. One body for both, the store differing.
 #define DEFINE_FILL(NAME, TARGET, BF16_WORDS)                                                                     \
-    TARGET static void NAME(const volseg_conv_shape *s, const float *x, int od, int oh, int count, float *panel) {  \
+    TARGET static void NAME(const volseg_conv_shape *s, const float *const *channels, int od, int oh, int count,    \
+                            float *panel) {                                                                        \
         const int sw = s->sw, phase = dc_phase_width(s, VECTOR), wp = sw * phase, span = dc_row_span(s, count);    \
-        const long plane = (long)s->h * s->w, channel = plane * s->d;                                             \
+        const long plane = (long)s->h * s->w;                                                                     \
         float *dst = panel;                                                                                        \
         for (int q = 0; q < lines(s, BF16_WORDS); q++)                                                             \
             for (int kd = 0; kd < s->kd; kd++)                                                                     \
@@ -132,15 +133,17 @@ AVX512 static inline __m512 strided_row(const float *row, int w, int base, int s
                         memset(dst, 0, (size_t)wp * sizeof *dst);                                                  \
                         continue;                                                                                  \
                     }                                                                                              \
-                    const float *lo = x + (BF16_WORDS ? 2L * q : q) * channel + id * plane + (long)ih * s->w;      \
+                    const long at = id * plane + (long)ih * s->w;                                                  \
+                    const float *lo = channels[BF16_WORDS ? 2 * q : q] + at;                                       \
                     const int has_high = BF16_WORDS && 2 * q + 1 < s->cin;                                         \
+                    const float *hi = has_high ? channels[2 * q + 1] + at : lo;                                    \
                     for (int p = 0; p < sw; p++)                                                                   \
                         for (int i = 0; i < phase; i += VECTOR) {                                                  \
                             const int base = sw * i + p - s->pw;                                                   \
                             const __mmask16 m = lanes(phase - i);                                                  \
                             const __m512 l = strided_row(lo, s->w, base, sw);                                      \
                             STORE_##BF16_WORDS(dst + p * phase + i, m, l,                                          \
-                                               has_high ? strided_row(lo + channel, s->w, base, sw) : _mm512_setzero_ps()); \
+                                               has_high ? strided_row(hi, s->w, base, sw) : _mm512_setzero_ps());       \
                         }                                                                                          \
                 }                                                                                                  \
     }
@@ -204,7 +207,7 @@ AVX512 static void run_tile(int bf16, int mr, int blocks, int kh_count, int span
 
 // AVX-512F code that calls the bf16 functions (fill_pair_panel, the bf16 tiles) only when bf16 is
 // set: the Float32 path runs on AVX-512 CPUs without AVX512_BF16.
-AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *x, const float *packed,
+AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *const *channels, const float *packed,
                                         const float *bias, float *y, int row_begin, int row_end, float *panel) {
     const int ow = dc_output_width(s), oh_count = dc_output_height(s);
     const long out_channel = (long)dc_output_depth(s) * oh_count * ow;
@@ -219,8 +222,8 @@ AVX512 void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, co
     for (int row = row_begin; row < row_end;) {
         const int od = row / oh_count, oh = row % oh_count, count = dc_group_rows(s, row, row_end, most);
         const int span = dc_row_span(s, count);
-        if (bf16) fill_pair_panel(s, x, od, oh, count, panel);
-        else fill_float32_panel(s, x, od, oh, count, panel);
+        if (bf16) fill_pair_panel(s, channels, od, oh, count, panel);
+        else fill_float32_panel(s, channels, od, oh, count, panel);
         const int vectors = count * per_row;
         for (int b = 0; b < blocks; b++) {
             const float *weights = packed + b * block_stride;

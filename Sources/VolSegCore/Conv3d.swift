@@ -12,10 +12,7 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
                    padding: [Int] = [0], groups: Int = 1) -> Tensor {
     let geometry = ConvGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
     ConvWorkCounter.add(geometry.multiplyAdds)
-    if let bias {
-        precondition(bias.shape == [geometry.outputChannels],
-                     "conv3d: bias must be [\(geometry.outputChannels)], got \(bias.shape)")
-    }
+    checkBias(bias, geometry)
     let planned = x.isPlanned || weight.isPlanned || (bias?.isPlanned ?? false)
     let needs = ConvGradients(input: x.needsGrad, weight: weight.needsGrad, bias: bias?.needsGrad ?? false)
     let recording = GradMode.isEnabled && needs.any
@@ -47,6 +44,34 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
     }
 }
 
+/// `conv3d(Tensor.concat(parts, axis: 1), ...)` without building the concatenation where no
+/// gradient is recorded and a direct kernel (`ConvDirect`) takes the convolution: its panels read
+/// each input channel from the part that holds it. A U-Net decoder's first convolution takes the
+/// upsampled tensor and the skip this way, saving a copy of both (a memory-bound pass over the
+/// largest tensors of the forward) and the concatenation's memory. Elsewhere (training, the GEMM
+/// paths) the parts are concatenated first; the result is the same either way.
+public func conv3d(concatenating parts: [Tensor], weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1],
+                   padding: [Int] = [0], groups: Int = 1) -> Tensor {
+    let shape = Tensor.concatenatedShape(parts, axis: 1)
+    let geometry = ConvGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, groups: groups)
+    let recording = GradMode.isEnabled && (parts.contains { $0.needsGrad } || weight.needsGrad || (bias?.needsGrad ?? false))
+    guard parts.count > 1, !recording, !geometry.isDepthwise, ConvDirect.applies(geometry) else {
+        return conv3d(parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1), weight: weight, bias: bias,
+                      stride: stride, padding: padding, groups: groups)
+    }
+    ConvWorkCounter.add(geometry.multiplyAdds)
+    checkBias(bias, geometry)
+    let planned = parts.contains { $0.isPlanned } || weight.isPlanned || (bias?.isPlanned ?? false)
+    return OpProfile.measure("conv3d", path: { "\(ConvKernels.forwardPath(geometry)), \(parts.count) inputs unconcatenated" }) {
+        ConvDirect.forward(parts, weight: weight, bias: bias, geometry: geometry, planned: planned)
+    }
+}
+
+private func checkBias(_ bias: Tensor?, _ g: ConvGeometry) {
+    guard let bias else { return }
+    precondition(bias.shape == [g.outputChannels], "conv3d: bias must be [\(g.outputChannels)], got \(bias.shape)")
+}
+
 /// Picks the kernel of each part of a (non-depthwise) convolution.
 enum ConvKernels {
     /// The forward's path, as `volseg bench unet --profile` names it: the direct kernel's
@@ -59,7 +84,7 @@ enum ConvKernels {
 
     static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
         if ConvDirect.applies(g) {
-            return ConvDirect.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)
+            return ConvDirect.forward([x], weight: weight, bias: bias, geometry: g, planned: planned)
         }
         if ConvShiftedGEMM.applies(g) {
             return ConvShiftedGEMM.forward(x, weight: weight, bias: bias, geometry: g, planned: planned)

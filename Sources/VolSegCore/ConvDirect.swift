@@ -108,23 +108,45 @@ enum ConvDirect {
     }
 
     /// Calls `body` on every worker for each (batch item, group) with the worker's output rows
-    /// (equal shares, in order) and the item's offsets into the input and the output-sized tensor:
-    /// the split both directions use, so each output row belongs to one worker.
-    static func forEachWorkerShare(_ g: ConvGeometry, workers: Int,
+    /// (equal shares, in order), the item's input channels (pointers into `parts`, the input's
+    /// channels split over tensors as `Tensor.concat(parts, axis: 1)` would join them) and its
+    /// offset into the output-sized tensor: the split both directions use, so each output row
+    /// belongs to one worker.
+    static func forEachWorkerShare(_ g: ConvGeometry, parts: [Tensor], workers: Int,
                                    _ body: (_ worker: Int, _ rows: (begin: Int32, end: Int32), _ group: Int,
-                                            _ inputOffset: Int, _ outputOffset: Int) -> Void) {
+                                            _ channels: UnsafePointer<UnsafePointer<Float>?>, _ outputOffset: Int) -> Void) {
+        let table = channelTable(parts, geometry: g)
         let rows = g.outputRows
-        Parallel.forEach(workers) { worker in
-            let share = (begin: Int32(rows * worker / workers), end: Int32(rows * (worker + 1) / workers))
-            for item in 0..<(g.batch * g.groups) {
-                let n = item / g.groups, group = item % g.groups
-                body(worker, share, group, (n * g.inputChannels + group * g.groupInputChannels) * g.inputVolume,
-                     (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume)
+        table.withUnsafeBufferPointer { channels in
+            let base = channels.baseAddress!
+            Parallel.forEach(workers) { worker in
+                let share = (begin: Int32(rows * worker / workers), end: Int32(rows * (worker + 1) / workers))
+                for item in 0..<(g.batch * g.groups) {
+                    let n = item / g.groups, group = item % g.groups
+                    body(worker, share, group, base + n * g.inputChannels + group * g.groupInputChannels,
+                         (n * g.outputChannels + group * g.groupOutputChannels) * g.outputVolume)
+                }
             }
         }
     }
 
-    static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
+    /// [batch item][channel] -> the start of that channel's volume in the part that holds it.
+    static func channelTable(_ parts: [Tensor], geometry g: ConvGeometry) -> [UnsafePointer<Float>?] {
+        precondition(parts.reduce(0) { $0 + $1.shape[1] } == g.inputChannels, "conv3d: parts do not add up to the input channels")
+        var table: [UnsafePointer<Float>?] = []
+        table.reserveCapacity(g.batch * g.inputChannels)
+        for n in 0..<g.batch {
+            for part in parts {
+                let channels = part.shape[1], data = UnsafePointer(part.data)
+                for c in 0..<channels { table.append(data + (n * channels + c) * g.inputVolume) }
+            }
+        }
+        return table
+    }
+
+    /// The convolution of the channel concatenation of `parts` (one tensor, or several a decoder
+    /// would otherwise concatenate first).
+    static func forward(_ parts: [Tensor], weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, planned: Bool) -> Tensor {
         guard let variant = variant(g) else { preconditionFailure("ConvDirect.forward on a convolution it does not take") }
         var s = shape(g)
         let bf16 = variant.bf16
@@ -151,15 +173,15 @@ enum ConvDirect {
             }
         }
 
-        let xp = x.data, yp = y.data, bp = bias?.data, sp = scratch.data
-        forEachWorkerShare(g, workers: workers) { worker, rows, group, inputOffset, outputOffset in
+        let yp = y.data, bp = bias?.data, sp = scratch.data
+        forEachWorkerShare(g, parts: parts, workers: workers) { worker, rows, group, channels, outputOffset in
             var s = s
             let groupBias = bp.map { UnsafePointer($0 + group * g.groupOutputChannels) }
             if variant == .avx2 {
-                volseg_conv3d_direct_avx2(&s, xp + inputOffset, pp + group * packedPerGroup, groupBias,
+                volseg_conv3d_direct_avx2(&s, channels, pp + group * packedPerGroup, groupBias,
                                           yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
             } else {
-                volseg_conv3d_direct_avx512(&s, bf16, xp + inputOffset, pp + group * packedPerGroup, groupBias,
+                volseg_conv3d_direct_avx512(&s, bf16, channels, pp + group * packedPerGroup, groupBias,
                                             yp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker)
             }
         }
@@ -180,10 +202,10 @@ enum ConvDirect {
         GEMMShapeLog.note(m: g.groupOutputChannels, n: g.patchSize, k: g.outputVolume, transposeA: false, transposeB: true,
                           kernel: .directConvolution, calls: g.batch * g.groups)
 
-        let xp = x.data, gyp = gy.data, sp = scratch.data, sums0 = sums.data
-        forEachWorkerShare(g, workers: workers) { worker, rows, group, inputOffset, outputOffset in
+        let gyp = gy.data, sp = scratch.data, sums0 = sums.data
+        forEachWorkerShare(g, parts: [x], workers: workers) { worker, rows, group, channels, outputOffset in
             var s = s
-            volseg_conv3d_direct_weight_grad_avx2(&s, xp + inputOffset, gyp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker,
+            volseg_conv3d_direct_weight_grad_avx2(&s, channels, gyp + outputOffset, rows.begin, rows.end, sp + worker * scratchPerWorker,
                                                   sums0 + worker * sumsPerWorker + group * sumsPerGroup)
         }
         // Partials [group][co][ci kd kh][kw][lane] -> weight [co][ci][kd][kh][kw] (kw = 3).

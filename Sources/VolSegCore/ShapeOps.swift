@@ -44,8 +44,8 @@ extension Tensor {
         }
     }
 
-    /// Joins tensors along `axis`; all other dimensions must agree.
-    public static func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
+    /// The shape `concat(tensors, axis:)` returns; all other dimensions must agree.
+    static func concatenatedShape(_ tensors: [Tensor], axis: Int) -> [Int] {
         precondition(!tensors.isEmpty, "concat of nothing")
         let first = tensors[0].shape
         for t in tensors {
@@ -54,8 +54,15 @@ extension Tensor {
                 precondition(t.shape[a] == first[a], "concat along \(axis): \(t.shape) vs \(first)")
             }
         }
-        var outShape = first
-        outShape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
+        var shape = first
+        shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
+        return shape
+    }
+
+    /// Joins tensors along `axis`; all other dimensions must agree.
+    public static func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
+        let outShape = concatenatedShape(tensors, axis: axis)
+        let first = tensors[0].shape
         let planned = tensors.contains { $0.isPlanned }
         let out = Tensor.empty(outShape, planned: planned)
         let outer = first[..<axis].reduce(1, *)

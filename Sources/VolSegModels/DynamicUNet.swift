@@ -99,8 +99,9 @@ public final class DynamicUNet: Module, SegmentationModel {
         h = skips.removeLast()
         var outputs: [Tensor] = []
         for s in decoder.indices {
-            // Each skip is used once: taking it out of the list frees it after the concatenation.
-            h = decoder[s](Tensor.concat([transposedConvs[s](h), skips.removeLast()], axis: 1))
+            // Each skip is used once: taking it out of the list frees it after the stage's first
+            // convolution, which reads it beside the upsampled tensor (no concatenation at inference).
+            h = decoder[s](concatenating: [transposedConvs[s](h), skips.removeLast()])
             if deepSupervision {
                 outputs.append(segmentationLayers[s](h))
             } else if s == decoder.count - 1 {

@@ -20,8 +20,12 @@ final class ConvNormNonlin: Module {
         registerChild("norm", norm)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = conv(x)
+    func callAsFunction(_ x: Tensor) -> Tensor { self(concatenating: [x]) }
+
+    /// The block on the channel concatenation of `parts`, which the convolution reads without it
+    /// being built where it can (`conv3d(concatenating:)`).
+    func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
+        let h = conv(concatenating: parts)
         if GradMode.isEnabled {
             guard let slope else { return instanceNorm(h, weight: norm.weight, bias: norm.bias, eps: norm.eps) }
             return instanceNormLeakyReLU(h, weight: norm.weight, bias: norm.bias, slope: slope, eps: norm.eps)
@@ -49,7 +53,13 @@ final class StackedConvNormNonlin: Module {
         for (i, unit) in units.enumerated() { convs.registerChild("\(i)", unit) }
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor { units.reduce(x) { $1($0) } }
+    func callAsFunction(_ x: Tensor) -> Tensor { self(concatenating: [x]) }
+
+    /// The stack on the channel concatenation of `parts` (a decoder stage: upsampled, skip).
+    func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
+        guard let first = units.first else { return Tensor.concat(parts, axis: 1) }
+        return units.dropFirst().reduce(first(concatenating: parts)) { $1($0) }
+    }
 }
 
 /// `BasicBlockD` (ResNet-D): conv1 (conv-norm-nonlin, with the stride), conv2 (conv-norm), and a

@@ -18,7 +18,13 @@ extension RecomputableStages {
     /// gradient is being recorded. `body` receives `isRecompute` = true on the backward re-run:
     /// a stage with BatchNorm must not update its running statistics a second time then.
     public func runStage(_ name: String, _ x: Tensor, _ body: @escaping (Tensor, _ isRecompute: Bool) -> Tensor) -> Tensor {
-        guard GradMode.isEnabled, recomputedStages.contains(name) else { return body(x, false) }
-        return checkpoint([x]) { inputs, isRecompute in [body(inputs[0], isRecompute)] }[0]
+        runStage(name, [x]) { inputs, isRecompute in body(inputs[0], isRecompute) }
+    }
+
+    /// `runStage` of a stage with several inputs (a decoder stage's upsampled tensor and skip).
+    public func runStage(_ name: String, _ inputs: [Tensor],
+                         _ body: @escaping ([Tensor], _ isRecompute: Bool) -> Tensor) -> Tensor {
+        guard GradMode.isEnabled, recomputedStages.contains(name) else { return body(inputs, false) }
+        return checkpoint(inputs) { inputs, isRecompute in [body(inputs, isRecompute)] }[0]
     }
 }

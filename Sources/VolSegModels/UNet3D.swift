@@ -53,12 +53,19 @@ final class ConvNormActStack: Module {
         }
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor) -> Tensor { self(concatenating: [x]) }
+
+    /// The stack on the channel concatenation of `parts` (a decoder stage: upsampled, skip),
+    /// which the first convolution reads without it being built where it can.
+    func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
         // Without autograd the convolution output is a temporary: normalise it in place.
         let normalize = GradMode.isEnabled ? instanceNormLeakyReLU : instanceNormLeakyReLUOverwriting
-        return zip(convs, norms).reduce(x) { h, layer in
-            normalize(layer.0(h), layer.1.weight, layer.1.bias, 0.01, layer.1.eps)
+        guard let first = convs.first else { return Tensor.concat(parts, axis: 1) }
+        var h = normalize(first(concatenating: parts), norms[0].weight, norms[0].bias, 0.01, norms[0].eps)
+        for (conv, norm) in zip(convs, norms).dropFirst() {
+            h = normalize(conv(h), norm.weight, norm.bias, 0.01, norm.eps)
         }
+        return h
     }
 }
 
@@ -123,8 +130,8 @@ public final class UNet3D: Module, SegmentationModel, RecomputableStages {
         for u in 0..<decoder.count {
             let stage = decoder[u]
             // The deepest remaining skip is used once: taking it out of the list frees it as soon
-            // as the concatenation (or, in training, autograd) is done with it.
-            h = runStage("decoder.\(u)", Tensor.concat([upsamplers[u](h), skips.removeLast()], axis: 1)) { input, _ in stage(input) }
+            // as the stage's first convolution (or, in training, autograd) is done with it.
+            h = runStage("decoder.\(u)", [upsamplers[u](h), skips.removeLast()]) { inputs, _ in stage(concatenating: inputs) }
             if config.deepSupervision {
                 outputs.append(heads[u](h))
             } else if u == decoder.count - 1 {

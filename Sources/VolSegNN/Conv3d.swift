@@ -37,6 +37,12 @@ public final class Conv3d: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         conv3d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
     }
+
+    /// This layer on the channel concatenation of `parts`, built only where it must be
+    /// (`conv3d(concatenating:)`): a U-Net decoder's skip join.
+    public func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
+        conv3d(concatenating: parts, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
+    }
 }
 
 /// Transposed 3D convolution with kernel == stride (the U-Net's upsampling): weight

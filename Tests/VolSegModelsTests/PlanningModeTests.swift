@@ -31,4 +31,20 @@ final class PlanningModeTests: XCTestCase {
         XCTAssertEqual(planned.peak, real.peak)
         XCTAssertEqual(planned.live, real.live)
     }
+
+    /// Inference, where the decoder convolutions read the upsampled tensor and the skip without a
+    /// concatenation (32 wide at the top: the direct kernels take them): the planned forward's peak
+    /// is the real one's.
+    func testPlannedInferencePeakEqualsARealOneWithoutTheConcatenations() throws {
+        func forwardPeak(planned: Bool) throws -> Int {
+            let model = try ModelRegistry.make(name: "unet3d", config: [
+                "input_channels": 2, "num_classes": 3, "widths": [8, 16, 16], "deep_supervision": false,
+            ], initializer: ParameterInitializer(seed: 7, planned: planned))
+            let x = planned ? Tensor.planned([1, 2, 32, 32, 32]) : seededTensor([1, 2, 32, 32, 32])
+            return MemoryLedger.shared.measurePeak { withNoGrad { _ = model.forward(x) } }.peakBytes
+        }
+        let real = try forwardPeak(planned: false)
+        XCTAssertGreaterThan(real, 0)
+        XCTAssertEqual(try forwardPeak(planned: true), real)
+    }
 }

@@ -48,6 +48,9 @@ int volseg_cpu_supports_avx512f(void);
 /// takes stride 1 only, conv_direct_avx512.c also sW 2 and any sD, sH): input [cin][d][h][w],
 /// weight [cout][cin][kd][kh][kw], zero padding pd, ph, pw on both sides, strides sd, sh, sw; the
 /// output is [cout][(d + 2pd - kd) / sd + 1][(h + 2ph - kh) / sh + 1][(w + 2pw - kw) / sw + 1].
+/// The kernels read the input through `channels`: cin pointers, channels[c] the start of channel
+/// c's [d][h][w] volume, so the channels may lie in different tensors (a U-Net decoder convolves
+/// the concatenation of the upsampled tensor and the skip without building it).
 typedef struct volseg_conv_shape {
     int cin, d, h, w, cout, kd, kh, kw, pd, ph, pw, sd, sh, sw;
 } volseg_conv_shape;
@@ -67,7 +70,7 @@ void volseg_conv_direct_pack(const volseg_conv_shape *s, const float *weight, fl
 /// Output rows [row_begin, row_end) (row = od x OH + oh) of every output channel, plus `bias`
 /// (NULL for none), written to `y`. `panel` holds `volseg_conv_direct_scratch_count` floats and
 /// belongs to this call alone. Single-threaded; only call it where the CPU has AVX2 and FMA.
-void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *x, const float *packed,
+void volseg_conv3d_direct_avx2(const volseg_conv_shape *s, const float *const *channels, const float *packed,
                                const float *bias, float *y, int row_begin, int row_end, float *panel);
 
 /// 1 when `volseg_conv3d_direct_weight_grad_avx2` takes this shape (kw == 3, cout a multiple of 4).
@@ -76,11 +79,11 @@ int volseg_conv_direct_weight_grad_applies(const volseg_conv_shape *s);
 long volseg_conv_direct_weight_grad_scratch_count(const volseg_conv_shape *s);
 /// Floats of one worker's lane partials: cout x cin x kd x kh x 3 x 8, zeroed before the first call.
 long volseg_conv_direct_weight_grad_sums_count(const volseg_conv_shape *s);
-/// Adds output rows [row_begin, row_end)'s share of dL/dweight, for input `x` and output gradient
+/// Adds output rows [row_begin, row_end)'s share of dL/dweight, for the input `channels` and output gradient
 /// `gy`, into the lane partials `sums`: weight element (co, ci, kd, kh, kw) is the sum over the 8
 /// lanes of sums[((co x cin kd kh + (ci kd + kd) kh + kh) x 3 + kw) x 8 + lane]. Single-threaded;
 /// AVX2 and FMA; only for shapes `volseg_conv_direct_weight_grad_applies` takes.
-void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *x, const float *gy,
+void volseg_conv3d_direct_weight_grad_avx2(const volseg_conv_shape *s, const float *const *channels, const float *gy,
                                            int row_begin, int row_end, float *scratch, float *sums);
 
 /// The AVX-512 direct kernel (conv_direct_avx512.c), Float32 (bf16 == 0; AVX-512F) or bf16
@@ -101,7 +104,7 @@ void volseg_conv_direct512_pack(const volseg_conv_shape *s, int bf16, const floa
 /// `volseg_conv3d_direct_avx2`'s contract with the AVX-512 kernel: output rows [row_begin,
 /// row_end) of every output channel, plus `bias` (NULL for none). Single-threaded; only for shapes
 /// `volseg_conv_direct512_applies` takes, on a CPU with AVX-512F (and AVX512_BF16 under bf16).
-void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *x, const float *packed,
+void volseg_conv3d_direct_avx512(const volseg_conv_shape *s, int bf16, const float *const *channels, const float *packed,
                                  const float *bias, float *y, int row_begin, int row_end, float *panel);
 
 /// FMA peak probes (fma_peak.c): `iterations` rounds of 24 independent 16-lane FMAs (768 FLOPs a
