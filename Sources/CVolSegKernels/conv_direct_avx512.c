@@ -31,6 +31,7 @@
 #include "volseg_kernels.h"
 
 #include <immintrin.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -235,11 +236,11 @@ typedef struct {
 
 AVX512 static void sweep(const sweep_args *a, int od_begin, int od_end, int oh_begin, int oh_end) {
     const volseg_conv_shape *s = a->s;
-    const int planes = lines(s, a->bf16) * s->kd, mr = a->mr, nv = a->nv;
+    const int line_count = lines(s, a->bf16), planes = line_count * s->kd, mr = a->mr, nv = a->nv;
     int held[64]; // the input plane each ring slot holds (kD <= 64 here; INT_MIN: none)
     for (int oh = oh_begin; oh < oh_end;) {
         const int count = oh_end - oh < a->most ? oh_end - oh : a->most, span = dc_row_span(s, count);
-        for (int k = 0; k < s->kd; k++) held[k] = -0x7fffffff - 1;
+        for (int k = 0; k < s->kd; k++) held[k] = INT_MIN;
         for (int od = od_begin; od < od_end; od++) {
             for (int kd = 0; kd < s->kd; kd++) {
                 const int id = s->sd * od - s->pd + kd, slot = ((id % s->kd) + s->kd) % s->kd;
@@ -248,7 +249,7 @@ AVX512 static void sweep(const sweep_args *a, int od_begin, int od_end, int oh_b
                     else fill_float32_panel(s, a->channels, id, oh, count, slot, a->panel);
                     held[slot] = id;
                 }
-                for (int q = 0; q < planes / s->kd; q++) a->plane_offsets[q * s->kd + kd] = ((q * s->kd + slot) * span) * a->wp;
+                for (int q = 0; q < line_count; q++) a->plane_offsets[q * s->kd + kd] = ((q * s->kd + slot) * span) * a->wp;
             }
             const int row = od * a->oh_count + oh, vectors = count * a->per_row;
             for (int b = 0; b < a->blocks; b++) {
